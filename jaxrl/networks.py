@@ -1,0 +1,140 @@
+"""Networks and action distributions shared by every agent.
+
+Each agent composes these; none defines its own MLP or distribution. Continuous actions live in
+[-1, 1]: policies either squash a Gaussian with tanh (sampling agents) or clip its mean (IQL-style
+deterministic extraction), and the environments rescale to their own bounds.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Activation = Callable[[jax.Array], jax.Array]
+ACTIVATIONS: dict[str, Activation] = {"relu": nn.relu, "tanh": nn.tanh, "swish": nn.swish, "silu": nn.silu, "elu": nn.elu}
+
+
+def orthogonal(scale: float = jnp.sqrt(2.0)) -> nn.initializers.Initializer:
+    return nn.initializers.orthogonal(scale)
+
+
+class MLP(nn.Module):
+    """Dense layers with an activation between them; the last layer is linear when `output_size` is set."""
+
+    hidden_sizes: Sequence[int]
+    output_size: int | None = None
+    activation: str = "relu"
+    layer_norm: bool = False
+    output_scale: float = 1.0  # orthogonal init scale of the output layer (small for policy heads)
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        for size in self.hidden_sizes:
+            x = nn.Dense(size, kernel_init=orthogonal())(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = act(x)
+        if self.output_size is not None:
+            x = nn.Dense(self.output_size, kernel_init=orthogonal(self.output_scale))(x)
+        return x
+
+
+class ValueNet(nn.Module):
+    """State value V(s)."""
+
+    hidden_sizes: Sequence[int]
+    activation: str = "relu"
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        return MLP(self.hidden_sizes, 1, self.activation, self.layer_norm)(obs)[..., 0]
+
+
+class QNet(nn.Module):
+    """Action value Q(s, a) for continuous actions."""
+
+    hidden_sizes: Sequence[int]
+    activation: str = "relu"
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        x = jnp.concatenate([obs, action], axis=-1)
+        return MLP(self.hidden_sizes, 1, self.activation, self.layer_norm)(x)[..., 0]
+
+
+class QEnsemble(nn.Module):
+    """`num_critics` independent Q networks evaluated in one vmapped call: returns [num_critics, ...]."""
+
+    hidden_sizes: Sequence[int]
+    num_critics: int = 2
+    activation: str = "relu"
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        ensemble = nn.vmap(
+            QNet,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.num_critics,
+        )
+        return ensemble(self.hidden_sizes, self.activation, self.layer_norm)(obs, action)
+
+
+class GaussianHead(nn.Module):
+    """Mean and log-std of a diagonal Gaussian; log-std is state-dependent or a learned vector."""
+
+    hidden_sizes: Sequence[int]
+    action_size: int
+    activation: str = "relu"
+    state_dependent_std: bool = True
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        features = MLP(self.hidden_sizes, None, self.activation, self.layer_norm)(obs)
+        mean = nn.Dense(self.action_size, kernel_init=orthogonal(0.01))(features)
+        if self.state_dependent_std:
+            log_std = nn.Dense(self.action_size, kernel_init=orthogonal(0.01))(features)
+        else:
+            log_std = jnp.broadcast_to(self.param("log_std", nn.initializers.zeros, (self.action_size,)), mean.shape)
+        return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)
+
+
+class CategoricalHead(nn.Module):
+    """Logits over `num_actions` discrete choices."""
+
+    hidden_sizes: Sequence[int]
+    num_actions: int
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        return MLP(self.hidden_sizes, self.num_actions, self.activation, output_scale=0.01)(obs)
+
+
+def tanh_gaussian(mean: jax.Array, log_std: jax.Array) -> distrax.Distribution:
+    """A diagonal Gaussian squashed into (-1, 1) by tanh, as one multivariate distribution."""
+    base = distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
+    return distrax.Transformed(base, distrax.Block(distrax.Tanh(), ndims=1))
+
+
+def gaussian(mean: jax.Array, log_std: jax.Array) -> distrax.Distribution:
+    """A diagonal Gaussian (no squashing)."""
+    return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
+
+
+def tanh_log_det_jacobian(raw_action: jax.Array) -> jax.Array:
+    """log|d tanh(u)/du| summed over action dims, in the numerically stable form 2(log2 - u - softplus(-2u))."""
+    return jnp.sum(2.0 * (jnp.log(2.0) - raw_action - jax.nn.softplus(-2.0 * raw_action)), axis=-1)

@@ -1,0 +1,58 @@
+"""The shared vocabulary: transitions, trajectories, environment specs and the learner triple."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+
+PRNGKey = jax.Array
+Params = Any
+AgentState = Any  # each agent defines its own NamedTuple / flax.struct.dataclass
+Metrics = dict[str, jax.Array]
+ActInfo = dict[str, jax.Array]  # per-step extras the policy reports (log_prob, raw_action, ...)
+
+
+class Transition(NamedTuple):
+    """One logged step; every array has a leading batch axis when stored or sampled."""
+
+    obs: jax.Array  # [N, obs_size]
+    action: jax.Array  # [N, action_size] (float) or [N] (int, discrete)
+    reward: jax.Array  # [N]
+    cost: jax.Array  # [N] safety cost of the step (0 where the env has none)
+    discount: jax.Array  # [N] 0 where the episode terminated (not truncated), else 1
+    next_obs: jax.Array  # [N, obs_size]
+    behavior_log_prob: jax.Array  # [N] log-prob of action under the logging policy (nan if unknown)
+    episode_id: jax.Array  # [N] int32, consecutive rows of one episode share it
+
+
+class Trajectory(NamedTuple):
+    """An on-policy rollout of T steps from B environments, time-major."""
+
+    obs: jax.Array  # [T, B, obs_size] observation the action was taken in
+    action: jax.Array  # [T, B, ...] action sent to the environment
+    reward: jax.Array  # [T, B]
+    cost: jax.Array  # [T, B]
+    discount: jax.Array  # [T, B] 0 on termination
+    truncation: jax.Array  # [T, B] 1 where the episode hit its time limit
+    act_info: ActInfo  # [T, B, ...] what `act` reported (log_prob, raw_action, ...)
+    last_obs: jax.Array  # [B, obs_size] observation after the last step, for bootstrapping
+
+
+class EnvSpec(NamedTuple):
+    """Static facts about an environment that agents build their networks from."""
+
+    name: str
+    obs_size: int
+    action_size: int  # number of action dimensions (continuous) or choices (discrete)
+    discrete: bool
+    episode_length: int
+    # Continuous actions always live in [-1, 1]^action_size: environments rescale to their own bounds.
+
+
+class Learner(NamedTuple):
+    """Every agent is this triple of pure, jittable functions over explicit state."""
+
+    init: Callable[[PRNGKey], AgentState]
+    act: Callable[[AgentState, jax.Array, PRNGKey, bool], tuple[jax.Array, ActInfo]]
+    update: Callable[[AgentState, Any, PRNGKey], tuple[AgentState, Metrics]]

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up (with test extras) and run the test suite. Extra arguments go to pytest,
+# e.g. `./scripts/test.sh -m slow` for the slow checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh test
+export JAX_PLATFORMS="${JAX_PLATFORMS:-cpu}" WANDB_MODE="${WANDB_MODE:-offline}" WANDB_SILENT=true
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest -q "$@"
