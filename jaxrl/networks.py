@@ -138,3 +138,8 @@ def gaussian(mean: jax.Array, log_std: jax.Array) -> distrax.Distribution:
 def tanh_log_det_jacobian(raw_action: jax.Array) -> jax.Array:
     """log|d tanh(u)/du| summed over action dims, in the numerically stable form 2(log2 - u - softplus(-2u))."""
     return jnp.sum(2.0 * (jnp.log(2.0) - raw_action - jax.nn.softplus(-2.0 * raw_action)), axis=-1)
+
+
+def categorical(logits: jax.Array) -> distrax.Distribution:
+    """A categorical distribution over the last axis of `logits`."""
+    return distrax.Categorical(logits=logits)

@@ -1,0 +1,194 @@
+"""Proximal Policy Optimization (Schulman et al. 2017), with GAE (Schulman et al. 2016).
+
+The online loop in `jaxrl.train` collects a `Trajectory`; `update` turns it into advantages and runs
+`num_epochs` passes of `num_minibatches` clipped-surrogate steps. Observation statistics live in the
+agent state and are refreshed from each rollout before the update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxrl import networks
+from jaxrl.normalization import RunningStats, init_stats, normalize, update_stats
+from jaxrl.types import EnvSpec, Learner, Trajectory
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    num_envs: int = 64  # parallel environments in each rollout
+    unroll_length: int = 32  # steps per environment per rollout
+    num_minibatches: int = 8  # minibatches per epoch over one rollout
+    num_epochs: int = 4  # passes over each rollout
+    learning_rate: float = 3e-4  # Adam step size at the start
+    anneal_lr: bool = True  # decay the step size linearly to zero over the run
+    total_steps: int = 1_000_000  # environment steps (action repeats included)
+    gamma: float = 0.99  # discount
+    gae_lambda: float = 0.95  # GAE bias/variance trade-off
+    entropy_coef: float = 0.01  # weight of the entropy bonus
+    value_coef: float = 0.5  # weight of the value loss
+    clip_eps: float = 0.2  # surrogate clipping range
+    max_grad_norm: float = 0.5  # global gradient-norm clip
+    reward_scale: float = 1.0  # rewards are multiplied by this before GAE
+    normalize_observations: bool = True  # standardize observations with running statistics
+    normalize_advantages: bool = True  # standardize advantages per minibatch
+    policy_hidden_sizes: tuple[int, ...] = (64, 64)  # policy MLP widths
+    value_hidden_sizes: tuple[int, ...] = (64, 64)  # value MLP widths
+    activation: str = "tanh"  # hidden activation: relu, tanh, swish, silu or elu
+    episode_length: int = 0  # time limit in steps; 0 takes the environment's default
+    action_repeat: int = 1  # environment steps per policy decision
+    eval_every: int = 100_000  # environment steps between evaluations
+    eval_episodes: int = 16  # episodes per evaluation (run in parallel)
+    seed: int = 0  # first seed; --seeds N trains seed, seed+1, ...
+
+    def __post_init__(self):
+        positive = ["num_envs", "unroll_length", "num_minibatches", "num_epochs", "total_steps", "action_repeat",
+                    "eval_every", "eval_episodes"]
+        for key in positive:
+            if getattr(self, key) <= 0:
+                raise ValueError(f"key '{key}' must be positive, got {getattr(self, key)}")
+        if (self.num_envs * self.unroll_length) % self.num_minibatches:
+            raise ValueError(f"num_envs * unroll_length ({self.num_envs * self.unroll_length}) must be divisible by "
+                             f"num_minibatches ({self.num_minibatches})")
+        for key in ["gamma", "gae_lambda"]:
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"key '{key}' must be in [0, 1], got {getattr(self, key)}")
+        if self.activation not in networks.ACTIVATIONS:
+            raise ValueError(f"key 'activation' must be one of {sorted(networks.ACTIVATIONS)}, got {self.activation!r}")
+        if self.episode_length < 0:
+            raise ValueError(f"key 'episode_length' must be >= 0, got {self.episode_length}")
+
+    @property
+    def steps_per_iteration(self) -> int:
+        """Environment steps consumed by one rollout + update."""
+        return self.num_envs * self.unroll_length * self.action_repeat
+
+
+class PPOState(NamedTuple):
+    params: dict[str, Any]  # {"policy": ..., "value": ...}
+    opt_state: optax.OptState
+    obs_stats: RunningStats
+    step: jax.Array  # updates done
+
+
+class Networks(NamedTuple):
+    policy: nn.Module
+    value: nn.Module
+
+
+def make_networks(config: Config, spec: EnvSpec) -> Networks:
+    if spec.discrete:
+        policy = networks.CategoricalHead(config.policy_hidden_sizes, spec.action_size, config.activation)
+    else:
+        policy = networks.GaussianHead(config.policy_hidden_sizes, spec.action_size, config.activation)
+    return Networks(policy, networks.ValueNet(config.value_hidden_sizes, config.activation))
+
+
+def gae(rewards, values, bootstrap_value, discounts, truncation, gamma, lam):
+    """Generalized advantage estimates and value targets, all [T, B].
+
+    A_t = sum_k (gamma lam)^k delta_{t+k}, delta_t = r_t + gamma d_t V(s_{t+1}) - V(s_t) (GAE eq. 16).
+    On a truncated step the next observation is already the reset one, so its delta is masked to zero
+    and the recursion restarts there (as brax does): no bootstrapping across episodes.
+    """
+    next_values = jnp.concatenate([values[1:], bootstrap_value[None]], axis=0)
+    live = 1.0 - truncation
+    deltas = (rewards + gamma * discounts * next_values - values) * live
+
+    def backward(advantage, step):
+        delta, discount, alive = step
+        advantage = delta + gamma * lam * discount * alive * advantage
+        return advantage, advantage
+
+    _, advantages = jax.lax.scan(backward, jnp.zeros_like(bootstrap_value), (deltas, discounts, live), reverse=True)
+    return advantages, advantages + values
+
+
+def make_learner(config: Config, spec: EnvSpec) -> Learner:
+    """PPO as a `Learner`; `update` takes a `Trajectory` of T = unroll_length steps from B = num_envs envs."""
+    nets = make_networks(config, spec)
+    iterations = -(-config.total_steps // config.steps_per_iteration)
+    steps_per_update = config.num_epochs * config.num_minibatches
+    schedule = (optax.linear_schedule(config.learning_rate, 0.0, iterations * steps_per_update)
+                if config.anneal_lr else config.learning_rate)
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule, eps=1e-5))
+
+    def observe(stats, obs):
+        return normalize(stats, obs) if config.normalize_observations else obs
+
+    def distribution(policy_params, obs):
+        if spec.discrete:
+            return networks.categorical(nets.policy.apply(policy_params, obs))
+        return networks.gaussian(*nets.policy.apply(policy_params, obs))
+
+    def log_prob_and_entropy(policy_params, obs, action, act_info):
+        dist = distribution(policy_params, obs)
+        if spec.discrete:
+            return dist.log_prob(action), dist.entropy()
+        raw = act_info["raw_action"]
+        return dist.log_prob(raw) - networks.tanh_log_det_jacobian(raw), dist.entropy()
+
+    def init(key):
+        policy_key, value_key = jax.random.split(key)
+        dummy = jnp.zeros((1, spec.obs_size), jnp.float32)
+        params = {"policy": nets.policy.init(policy_key, dummy), "value": nets.value.init(value_key, dummy)}
+        return PPOState(params, optimizer.init(params), init_stats(spec.obs_size), jnp.zeros((), jnp.int32))
+
+    def act(state, obs, key, deterministic):
+        dist = distribution(state.params["policy"], observe(state.obs_stats, obs))
+        sample = dist.mode() if deterministic else dist.sample(seed=key)  # `deterministic` is static
+        if spec.discrete:
+            return sample, {"log_prob": dist.log_prob(sample)}
+        raw = sample
+        log_prob = dist.log_prob(raw) - networks.tanh_log_det_jacobian(raw)
+        return jnp.tanh(raw), {"log_prob": log_prob, "raw_action": raw}
+
+    def loss(params, minibatch):
+        obs, action, act_info, advantages, targets = minibatch
+        log_prob, entropy = log_prob_and_entropy(params["policy"], obs, action, act_info)
+        if config.normalize_advantages:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        ratio = jnp.exp(log_prob - act_info["log_prob"])
+        # Clipped surrogate objective (PPO eq. 7).
+        surrogate = jnp.minimum(ratio * advantages, jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps) * advantages)
+        policy_loss = -surrogate.mean()
+        value_loss = 0.5 * jnp.square(nets.value.apply(params["value"], obs) - targets).mean()
+        entropy_mean = entropy.mean()
+        total = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy_mean
+        clip_fraction = (jnp.abs(ratio - 1) > config.clip_eps).mean()
+        metrics = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy_mean,
+                   "clip_fraction": clip_fraction, "approx_kl": ((ratio - 1) - jnp.log(ratio)).mean()}
+        return total, metrics
+
+    def sgd_step(carry, minibatch):
+        params, opt_state = carry
+        grads, metrics = jax.grad(loss, has_aux=True)(params, minibatch)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), metrics
+
+    def update(state: PPOState, batch: Trajectory, key):
+        obs_stats = update_stats(state.obs_stats, batch.obs) if config.normalize_observations else state.obs_stats
+        obs = observe(obs_stats, batch.obs)  # [T, B, obs_size]
+        values = nets.value.apply(state.params["value"], obs)  # [T, B]
+        bootstrap = nets.value.apply(state.params["value"], observe(obs_stats, batch.last_obs))  # [B]
+        advantages, targets = gae(batch.reward * config.reward_scale, values, bootstrap, batch.discount,
+                                  batch.truncation, config.gamma, config.gae_lambda)
+        flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), (obs, batch.action, batch.act_info, advantages, targets))
+
+        def epoch(carry, epoch_key):
+            order = jax.random.permutation(epoch_key, advantages.size)
+            minibatches = jax.tree.map(lambda x: x[order].reshape(config.num_minibatches, -1, *x.shape[1:]), flat)
+            return jax.lax.scan(sgd_step, carry, minibatches)
+
+        (params, opt_state), metrics = jax.lax.scan(
+            epoch, (state.params, state.opt_state), jax.random.split(key, config.num_epochs))
+        metrics = jax.tree.map(jnp.mean, metrics)
+        return PPOState(params, opt_state, obs_stats, state.step + 1), metrics
+
+    return Learner(init, act, update)

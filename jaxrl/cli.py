@@ -1,0 +1,142 @@
+"""The `jaxrl` command: train, resume, evaluate, collect and dataset tools."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
+def _add_train(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="train an agent (ppo online; iql, cql, bc offline)")
+    parser.add_argument("agent", help="ppo, iql, cql or bc")
+    parser.add_argument("--env", help="environment name (online agents; offline agents take it from the dataset)")
+    parser.add_argument("--dataset", help="dataset folder (offline agents)")
+    parser.add_argument("--config", help="YAML file of config keys")
+    parser.add_argument("--set", nargs="+", metavar="KEY=VALUE", default=[], help="override config keys")
+    parser.add_argument("--seeds", type=int, default=1, help="number of seeds trained at once (vmapped)")
+    parser.add_argument("--run-dir", help="output folder (default: runs/<agent>-<env>-<time>)")
+    _add_run_options(parser)
+    parser.set_defaults(func=_train)
+
+
+def _add_run_options(parser) -> None:
+    parser.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None,
+                        help="W&B mode (default: online if logged in, else offline)")
+    parser.add_argument("--checkpoint-every", type=int, default=1, metavar="CHUNKS",
+                        help="checkpoint every this many chunks (a chunk = eval_every steps)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _train(args) -> int:
+    from jaxrl import agents
+    from jaxrl.config import ConfigError, resolve_config
+    from jaxrl.experiment import RunSpec
+
+    module = agents.get(args.agent)
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    config = resolve_config(module.Config, args.config, args.set)
+    env_name, dataset = args.env, args.dataset
+    if args.agent in agents.ONLINE:
+        if not env_name:
+            raise ConfigError(f"jaxrl train {args.agent}: --env NAME is required")
+    else:
+        if not dataset:
+            raise ConfigError(f"jaxrl train {args.agent}: --dataset DIR is required (make one: jaxrl dataset make)")
+        from jaxrl.data import storage
+
+        env_name = storage.load_metadata(dataset).env
+    spec = RunSpec(args.agent, env_name, tuple(range(config.seed, config.seed + args.seeds)), config, dataset)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.run_dir or f"runs/{args.agent}-{env_name.replace('/', '_')}-{stamp}")
+    if (run_dir / "config.yaml").exists():
+        raise ConfigError(f"{run_dir} already holds a run: continue it with `jaxrl resume {run_dir}` or pick another --run-dir")
+    return _execute(spec, run_dir, args, resume=False)
+
+
+def _execute(spec, run_dir: Path, args, resume: bool) -> int:
+    from jaxrl.experiment import build, save_spec
+    from jaxrl.infra.logging import RunLogger, default_wandb_mode
+    from jaxrl.infra.runner import run, write_summary
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        save_spec(run_dir, spec)
+    experiment = build(spec)
+    from jaxrl.config import to_dict
+
+    logger = RunLogger(run_dir, run_dir.name, list(spec.seeds), {"agent": spec.agent, "env": spec.env, **to_dict(spec.config)},
+                       args.wandb or default_wandb_mode())
+    try:
+        _, summary = run(experiment.trainer, list(spec.seeds), run_dir, logger, experiment.data, resume=resume,
+                         checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+    finally:
+        logger.close()
+    summary = {"agent": spec.agent, "env": spec.env, **summary}
+    if experiment.dataset_metadata is not None:
+        from jaxrl.data.scores import add_normalized_scores
+
+        summary = add_normalized_scores(summary, experiment.dataset_metadata, spec.dataset)
+    write_summary(run_dir, summary)
+    print(f"{run_dir}: eval return {summary['eval_return_mean']:.2f} "
+          f"(per seed {', '.join(f'{r:.2f}' for r in summary['eval_return_per_seed'])})")
+    return 0
+
+
+def _add_resume(subparsers) -> None:
+    parser = subparsers.add_parser("resume", help="continue a run from its newest checkpoint")
+    parser.add_argument("run_dir")
+    _add_run_options(parser)
+    parser.set_defaults(func=_resume)
+
+
+def _resume(args) -> int:
+    from jaxrl.experiment import load_spec
+
+    run_dir = Path(args.run_dir)
+    return _execute(load_spec(run_dir), run_dir, args, resume=True)
+
+
+def _add_evaluate(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="evaluate a run's newest checkpoint")
+    parser.add_argument("run_dir")
+    parser.add_argument("--episodes", type=int, default=None, help="episodes per seed (default: the config's)")
+    parser.set_defaults(func=_evaluate)
+
+
+def _evaluate(args) -> int:
+    from jaxrl.policy import evaluate_run
+
+    result = evaluate_run(Path(args.run_dir), args.episodes)
+    print(f"{args.run_dir}: return {result['eval_return_mean']:.2f} over {result['episodes']} episodes per seed "
+          f"(per seed {', '.join(f'{r:.2f}' for r in result['eval_return_per_seed'])})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jaxrl", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_train(subparsers)
+    _add_resume(subparsers)
+    _add_evaluate(subparsers)
+    try:
+        from jaxrl.data.cli import add_dataset_commands
+    except ImportError:
+        add_dataset_commands = None
+    if add_dataset_commands is not None:
+        add_dataset_commands(subparsers)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"jaxrl {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Policy evaluation on vectorized environments: returns, costs and lengths of whole episodes."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl.types import AgentState, Learner, Metrics, PRNGKey
+
+
+class EpisodeTotals(NamedTuple):
+    returns: jax.Array  # [E]
+    costs: jax.Array  # [E]
+    lengths: jax.Array  # [E]
+
+
+def make_evaluator(learner: Learner, eval_env: Any, max_steps: int) -> Callable[[AgentState, PRNGKey], Metrics]:
+    """`evaluate(agent_state, key) -> metrics` running one episode in each of eval_env's parallel envs.
+
+    Actions are deterministic. The loop stops as soon as every episode has ended (a policy that falls
+    over in 20 steps costs 20 steps, not the full time limit), and after `max_steps` at most.
+    """
+
+    def evaluate(agent_state: AgentState, key: PRNGKey) -> Metrics:
+        reset_key, act_key = jax.random.split(key)
+        env_state = eval_env.reset(reset_key)
+        zeros = jnp.zeros_like(env_state.reward)
+        totals = EpisodeTotals(zeros, zeros, zeros)
+
+        def running(carry):
+            _, _, active, t = carry
+            return jnp.logical_and(active.any(), t < max_steps)
+
+        def step(carry):
+            env_state, totals, active, t = carry
+            action, _ = learner.act(agent_state, env_state.obs, jax.random.fold_in(act_key, t), True)
+            env_state = eval_env.step(env_state, action)
+            totals = EpisodeTotals(totals.returns + active * env_state.reward,
+                                   totals.costs + active * env_state.info["cost"],
+                                   totals.lengths + active)
+            return env_state, totals, active * (1.0 - env_state.done), t + 1
+
+        carry = (env_state, totals, jnp.ones_like(zeros), jnp.zeros((), jnp.int32))
+        _, totals, _, _ = jax.lax.while_loop(running, step, carry)
+        return {"eval/return": totals.returns.mean(), "eval/return_std": totals.returns.std(),
+                "eval/cost": totals.costs.mean(), "eval/length": totals.lengths.mean()}
+
+    return evaluate

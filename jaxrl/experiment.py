@@ -1,0 +1,84 @@
+"""From a run specification (agent, env or dataset, seeds, config) to the pieces a run needs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+import envs
+from jaxrl import agents
+from jaxrl.config import ConfigError, build_config, to_dict
+from jaxrl.infra.files import atomic_write_text
+from jaxrl.train import Trainer, make_offline_trainer, make_online_trainer
+from jaxrl.types import EnvSpec, Learner
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    agent: str
+    env: str
+    seeds: tuple[int, ...]
+    config: Any  # the agent's Config
+    dataset: str | None = None  # offline agents: the dataset folder
+
+
+class Experiment(NamedTuple):
+    trainer: Trainer
+    learner: Learner
+    env_spec: EnvSpec
+    data: Any  # the device-resident Dataset offline, None online
+    dataset_metadata: Any  # offline: the dataset's metadata (reference returns), None online
+
+
+def episode_length(config: Any, env_spec: EnvSpec) -> int:
+    return getattr(config, "episode_length", 0) or env_spec.episode_length
+
+
+def make_eval_env(name: str, config: Any, num_episodes: int):
+    env = envs.make(name)
+    env_spec = envs.spec(name, env)
+    length = episode_length(config, env_spec)
+    repeat = getattr(config, "action_repeat", 1)
+    return envs.eval_env(env, num_episodes, length, repeat), env_spec, -(-length // repeat)
+
+
+def build(spec: RunSpec, eval_episodes: int | None = None) -> Experiment:
+    """Environments, learner and trainer for `spec`; `eval_episodes` overrides the config's count."""
+    module = agents.get(spec.agent)
+    config = spec.config
+    eval_env, env_spec, max_eval_steps = make_eval_env(spec.env, config, eval_episodes or config.eval_episodes)
+    learner = module.make_learner(config, env_spec)
+    if spec.agent in agents.ONLINE:
+        env = envs.make(spec.env)
+        train_env = envs.training_env(env, config.num_envs, episode_length(config, env_spec), config.action_repeat)
+        return Experiment(make_online_trainer(learner, train_env, eval_env, config, max_eval_steps), learner, env_spec,
+                          None, None)
+    from jaxrl.data import dataset as dataset_lib
+    from jaxrl.data import storage
+
+    transitions, metadata = storage.load(spec.dataset)
+    data = dataset_lib.Dataset.from_numpy(transitions)
+    return Experiment(make_offline_trainer(learner, eval_env, config, max_eval_steps), learner, env_spec, data, metadata)
+
+
+def save_spec(run_dir: Path, spec: RunSpec) -> None:
+    """Write the fully resolved `config.yaml` that `jaxrl resume` and `jaxrl evaluate` rebuild the run from."""
+    document = {"agent": spec.agent, "env": spec.env, "dataset": spec.dataset, "seeds": list(spec.seeds),
+                "config": to_dict(spec.config)}
+    atomic_write_text(Path(run_dir) / "config.yaml", yaml.safe_dump(document, sort_keys=False))
+
+
+def load_spec(run_dir: Path) -> RunSpec:
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: not a run directory (no config.yaml)")
+    document = yaml.safe_load(path.read_text())
+    missing = {"agent", "env", "seeds", "config"} - set(document or {})
+    if missing:
+        raise ConfigError(f"{path}: missing field(s) {', '.join(sorted(missing))}")
+    module = agents.get(document["agent"])
+    config = build_config(module.Config, document["config"], source=str(path))
+    return RunSpec(document["agent"], document["env"], tuple(document["seeds"]), config, document.get("dataset"))

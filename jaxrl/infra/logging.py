@@ -1,0 +1,87 @@
+"""Run logging: every record goes to `metrics.jsonl`, and to one W&B run per seed (offline by default)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxrl.infra.files import atomic_write_json, atomic_write_text
+
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+def default_wandb_mode() -> str:
+    """`WANDB_MODE` if set; online when the user has logged in (an API key is known); offline otherwise."""
+    if os.environ.get("WANDB_MODE") in WANDB_MODES:
+        return os.environ["WANDB_MODE"]
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    netrc = Path.home() / ".netrc"
+    if netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore"):
+        return "online"
+    return "offline"
+
+
+def _clean(value: float) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+class RunLogger:
+    """Writes per-seed metric records; `log(step, metrics)` takes arrays with a leading seed axis."""
+
+    def __init__(self, run_dir: Path, run_name: str, seeds: list[int], config: dict[str, Any], wandb_mode: str):
+        self.run_dir = Path(run_dir)
+        self.seeds = seeds
+        self._jsonl = open(self.run_dir / "metrics.jsonl", "a")  # noqa: SIM115 (kept open for the run)
+        self._wandb_runs = self._start_wandb(run_name, config, wandb_mode) if wandb_mode != "disabled" else []
+
+    def _start_wandb(self, run_name: str, config: dict[str, Any], mode: str) -> list[Any]:
+        import wandb
+
+        ids_file = self.run_dir / "wandb_ids.json"
+        ids = json.loads(ids_file.read_text()) if ids_file.is_file() else {}
+        runs = []
+        for seed in self.seeds:
+            run_id = ids.setdefault(str(seed), f"{run_name}-s{seed}-{os.urandom(3).hex()}")
+            runs.append(wandb.init(project=os.environ.get("WANDB_PROJECT", "jaxrl"), group=run_name,
+                                   name=f"{run_name}-seed{seed}", id=run_id, resume="allow", mode=mode,
+                                   dir=str(self.run_dir), config={**config, "seed": seed}, reinit="create_new",
+                                   settings=wandb.Settings(silent=True, console="off")))
+        atomic_write_json(ids_file, ids)
+        return runs
+
+    def log(self, step: int, metrics: dict[str, Any], **fields: Any) -> None:
+        """One record per seed: `{"seed", "step", **fields, **metrics[seed]}`."""
+        host = {k: np.asarray(v) for k, v in metrics.items()}
+        for index, seed in enumerate(self.seeds):
+            record = {k: _clean(v[index] if v.ndim else v) for k, v in host.items()}
+            self._jsonl.write(json.dumps({"seed": seed, "step": step, **fields, **record}) + "\n")
+            if self._wandb_runs:
+                self._wandb_runs[index].log({k: v for k, v in record.items() if v is not None}, step=step)
+        self._jsonl.flush()
+
+    def close(self) -> None:
+        self._jsonl.close()
+        for run in self._wandb_runs:
+            run.finish()
+
+
+def truncate_metrics(run_dir: Path, last_step: int) -> None:
+    """Drop records after `last_step` (those a killed run wrote past its last checkpoint)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= last_step:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError):
+            break  # a line cut short by the kill: everything after it is suspect
+    atomic_write_text(path, "".join(line + "\n" for line in kept))

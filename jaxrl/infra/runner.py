@@ -1,0 +1,108 @@
+"""The host side of a run: compile, loop over chunks, evaluate, log, checkpoint, summarize.
+
+Everything numeric happens inside the two compiled programs (a chunk of training and an evaluation,
+both vmapped over seeds); the host only sees metrics between chunks.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from jaxrl.infra.checkpoint import Checkpointer
+from jaxrl.infra.files import atomic_write_json, tree_sha256
+from jaxrl.infra.logging import RunLogger, truncate_metrics
+from jaxrl.train import Trainer
+
+
+def seed_keys(seeds: list[int]) -> tuple[jax.Array, jax.Array]:
+    """Per-seed training and evaluation keys, both derived from the seed alone."""
+    keys = jnp.stack([jax.random.PRNGKey(seed) for seed in seeds])
+    split = jax.vmap(jax.random.split)(keys)
+    return split[:, 0], split[:, 1]
+
+
+def compile_programs(trainer: Trainer, state: Any, eval_keys: jax.Array, data: Any):
+    """AOT-compile the chunk and the evaluation at once (XLA compiles them on separate threads)."""
+    chunk_fn = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None)), donate_argnums=0)
+    eval_fn = jax.jit(jax.vmap(trainer.evaluate))
+    with ThreadPoolExecutor(2) as pool:
+        chunk = pool.submit(lambda: chunk_fn.lower(state, data).compile())
+        evaluate = pool.submit(lambda: eval_fn.lower(state.agent, eval_keys).compile())
+        return chunk.result(), evaluate.result()
+
+
+def _eval_keys_at(eval_keys: jax.Array, chunk: int) -> jax.Array:
+    return jax.vmap(jax.random.fold_in, in_axes=(0, None))(eval_keys, chunk)
+
+
+def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, data: Any = None,
+        resume: bool = False, checkpoint_every: int = 1, progress: bool = True) -> tuple[Any, dict[str, Any]]:
+    """Train all seeds to the end (from the newest checkpoint when `resume`); returns (state, summary)."""
+    start = time.perf_counter()
+    train_keys, eval_keys = seed_keys(seeds)
+    state = jax.jit(jax.vmap(trainer.init))(train_keys)
+    checkpointer = Checkpointer(Path(run_dir) / "checkpoints")
+    first_chunk = 0
+    if resume and checkpointer.latest_chunk() is not None:
+        first_chunk = checkpointer.latest_chunk()
+        state = checkpointer.restore(first_chunk, state)
+        truncate_metrics(run_dir, first_chunk * trainer.chunk_size)
+    compile_start = time.perf_counter()
+    run_chunk, evaluate = compile_programs(trainer, state, eval_keys, data)
+    compile_seconds = time.perf_counter() - compile_start
+
+    timings = {"train": 0.0, "eval": 0.0}
+
+    def timed(kind, fn, *args):
+        began = time.perf_counter()
+        out = jax.block_until_ready(fn(*args))
+        timings[kind] += time.perf_counter() - began
+        return out
+
+    eval_metrics = None
+    if first_chunk == 0:
+        eval_metrics = timed("eval", evaluate, state.agent, _eval_keys_at(eval_keys, 0))
+        logger.log(0, eval_metrics, chunk=0)
+    bar = tqdm(total=trainer.num_chunks * trainer.chunk_size, initial=first_chunk * trainer.chunk_size,
+               unit=" " + trainer.unit.replace("_", " "), unit_scale=True, disable=not progress, dynamic_ncols=True)
+    for chunk in range(first_chunk + 1, trainer.num_chunks + 1):
+        state, metrics = timed("train", run_chunk, state, data)
+        eval_metrics = timed("eval", evaluate, state.agent, _eval_keys_at(eval_keys, chunk))
+        step = chunk * trainer.chunk_size
+        logger.log(step, {**metrics, **eval_metrics}, chunk=chunk)
+        if chunk % checkpoint_every == 0 or chunk == trainer.num_chunks:
+            checkpointer.save(chunk, state)
+        bar.set_postfix_str(f"eval return {np.mean(eval_metrics['eval/return']):.1f}")
+        bar.update(trainer.chunk_size)
+    bar.close()
+    checkpointer.close()
+
+    trained = (trainer.num_chunks - first_chunk) * trainer.chunk_size * len(seeds)
+    rate_name = "steps_per_second" if trainer.unit == "env_steps" else "updates_per_second"
+    returns = np.asarray(eval_metrics["eval/return"], dtype=float)
+    summary = {
+        trainer.unit: trainer.num_chunks * trainer.chunk_size,
+        "seeds": seeds,
+        "eval_return_mean": float(returns.mean()),
+        "eval_return_per_seed": returns.tolist(),
+        "eval_cost_mean": float(np.mean(eval_metrics["eval/cost"])),
+        "wall_seconds": time.perf_counter() - start,
+        "compile_seconds": compile_seconds,
+        "eval_seconds": timings["eval"],
+        rate_name: trained / timings["train"] if timings["train"] else None,
+        "final_params_sha256": tree_sha256(state.agent),
+        "resumed_from_chunk": first_chunk,
+    }
+    return state, summary
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    atomic_write_json(Path(run_dir) / "summary.json", summary)

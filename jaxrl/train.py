@@ -1,0 +1,112 @@
+"""The agent-agnostic loops: one rollout, one online loop, one offline loop.
+
+A loop here is a `Trainer`: `init(key)` builds the state of one seed and `run_chunk(state, data)` advances
+it by a fixed number of iterations inside one `lax.scan`. Both are pure, so the host runner vmaps them
+over seeds and jits a whole chunk as the unit of work. Only these functions step environments or sample
+datasets; agents see batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl.evaluate import make_evaluator
+from jaxrl.types import AgentState, Learner, Metrics, PRNGKey, Trajectory
+
+
+class RunState(NamedTuple):
+    agent: AgentState
+    env_state: Any  # the batched environment state (online), None offline
+    key: PRNGKey
+
+
+class Trainer(NamedTuple):
+    init: Callable[[PRNGKey], RunState]
+    run_chunk: Callable[[RunState, Any], tuple[RunState, Metrics]]  # second argument: shared data (dataset) or None
+    evaluate: Callable[[AgentState, PRNGKey], Metrics]
+    chunk_size: int  # progress units (env steps online, updates offline) per chunk
+    num_chunks: int
+    unit: str  # "env_steps" or "updates"
+
+
+def rollout(learner: Learner, env: Any, agent_state: AgentState, env_state: Any, key: PRNGKey, length: int):
+    """Run the stochastic policy for `length` steps in a batched, auto-resetting env.
+
+    Returns the final env state, the `Trajectory` and the totals of episodes that ended during it.
+    """
+
+    def step(env_state, step_key):
+        action, act_info = learner.act(agent_state, env_state.obs, step_key, False)
+        next_state = env.step(env_state, action)
+        truncation = next_state.info["truncation"]
+        discount = 1.0 - next_state.done * (1.0 - truncation)
+        record = (env_state.obs, action, next_state.reward, next_state.info["cost"], discount, truncation, act_info,
+                  next_state.done, next_state.info["episode_return"], next_state.info["episode_cost"])
+        return next_state, record
+
+    env_state, records = jax.lax.scan(step, env_state, jax.random.split(key, length))
+    obs, action, reward, cost, discount, truncation, act_info, done, episode_return, episode_cost = records
+    trajectory = Trajectory(obs, action, reward, cost, discount, truncation, act_info, env_state.obs)
+    finished = {"episodes": done.sum(), "return_sum": (done * episode_return).sum(), "cost_sum": (done * episode_cost).sum()}
+    return env_state, trajectory, finished
+
+
+def _episode_metrics(finished: dict[str, jax.Array]) -> Metrics:
+    count = finished["episodes"]
+    safe = jnp.maximum(count, 1.0)
+    return {"train/episodes": count,
+            "train/episode_return": jnp.where(count > 0, finished["return_sum"] / safe, jnp.nan),
+            "train/episode_cost": jnp.where(count > 0, finished["cost_sum"] / safe, jnp.nan)}
+
+
+def make_online_trainer(learner: Learner, train_env: Any, eval_env: Any, config: Any, max_eval_steps: int) -> Trainer:
+    """Rollout + update, `iterations_per_chunk` times per chunk; one chunk per `config.eval_every` env steps."""
+    steps_per_iteration = config.num_envs * config.unroll_length * config.action_repeat
+    iterations_per_chunk = max(1, round(config.eval_every / steps_per_iteration))
+    num_chunks = max(1, -(-config.total_steps // (steps_per_iteration * iterations_per_chunk)))
+
+    def init(key):
+        agent_key, env_key, key = jax.random.split(key, 3)
+        return RunState(learner.init(agent_key), train_env.reset(env_key), key)
+
+    def iteration(state: RunState, _):
+        key, rollout_key, update_key = jax.random.split(state.key, 3)
+        env_state, trajectory, finished = rollout(learner, train_env, state.agent, state.env_state, rollout_key,
+                                                  config.unroll_length)
+        agent, metrics = learner.update(state.agent, trajectory, update_key)
+        return RunState(agent, env_state, key), (metrics, finished)
+
+    def run_chunk(state: RunState, _data=None):
+        state, (metrics, finished) = jax.lax.scan(iteration, state, None, iterations_per_chunk)
+        metrics = jax.tree.map(jnp.mean, metrics)
+        return state, {**metrics, **_episode_metrics(jax.tree.map(jnp.sum, finished))}
+
+    evaluate = make_evaluator(learner, eval_env, max_eval_steps)
+    return Trainer(init, run_chunk, evaluate, steps_per_iteration * iterations_per_chunk, num_chunks, "env_steps")
+
+
+def make_offline_trainer(learner: Learner, eval_env: Any, config: Any, max_eval_steps: int) -> Trainer:
+    """Sample + update, `config.eval_every` updates per chunk; the dataset is the chunk's shared argument."""
+    num_chunks = max(1, -(-config.num_updates // config.eval_every))
+
+    def init(key):
+        agent_key, key = jax.random.split(key)
+        return RunState(learner.init(agent_key), None, key)
+
+    from jaxrl.data.dataset import sample
+
+    def run_chunk(state: RunState, dataset):
+        def one_update(carry, _):
+            agent, key = carry
+            key, sample_key, update_key = jax.random.split(key, 3)
+            agent, metrics = learner.update(agent, sample(dataset, sample_key, config.batch_size), update_key)
+            return (agent, key), metrics
+
+        (agent, key), metrics = jax.lax.scan(one_update, (state.agent, state.key), None, config.eval_every)
+        return RunState(agent, None, key), jax.tree.map(jnp.mean, metrics)
+
+    evaluate = make_evaluator(learner, eval_env, max_eval_steps)
+    return Trainer(init, run_chunk, evaluate, config.eval_every, num_chunks, "updates")
