@@ -50,17 +50,18 @@ def _train(args) -> int:
             raise ConfigError(f"jaxrl train {args.agent}: --dataset DIR is required (make one: jaxrl dataset make)")
         from jaxrl.data import storage
 
-        env_name = storage.load_metadata(dataset).env
+        env_name = storage.load_metadata(dataset).env_name
     spec = RunSpec(args.agent, env_name, tuple(range(config.seed, config.seed + args.seeds)), config, dataset)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or f"runs/{args.agent}-{env_name.replace('/', '_')}-{stamp}")
     if (run_dir / "config.yaml").exists():
-        raise ConfigError(f"{run_dir} already holds a run: continue it with `jaxrl resume {run_dir}` or pick another --run-dir")
+        raise ConfigError(f"{run_dir} already holds a run: continue it with `jaxrl resume {run_dir}` "
+                          "or pick another --run-dir")
     return _execute(spec, run_dir, args, resume=False)
 
 
 def _execute(spec, run_dir: Path, args, resume: bool) -> int:
-    from jaxrl.experiment import build, save_spec
+    from jaxrl.experiment import build, normalized_scores, save_spec
     from jaxrl.infra.logging import RunLogger, default_wandb_mode
     from jaxrl.infra.runner import run, write_summary
 
@@ -70,8 +71,8 @@ def _execute(spec, run_dir: Path, args, resume: bool) -> int:
     experiment = build(spec)
     from jaxrl.config import to_dict
 
-    logger = RunLogger(run_dir, run_dir.name, list(spec.seeds), {"agent": spec.agent, "env": spec.env, **to_dict(spec.config)},
-                       args.wandb or default_wandb_mode())
+    wandb_config = {"agent": spec.agent, "env": spec.env, **to_dict(spec.config)}
+    logger = RunLogger(run_dir, run_dir.name, list(spec.seeds), wandb_config, args.wandb or default_wandb_mode())
     try:
         _, summary = run(experiment.trainer, list(spec.seeds), run_dir, logger, experiment.data, resume=resume,
                          checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
@@ -79,9 +80,7 @@ def _execute(spec, run_dir: Path, args, resume: bool) -> int:
         logger.close()
     summary = {"agent": spec.agent, "env": spec.env, **summary}
     if experiment.dataset_metadata is not None:
-        from jaxrl.data.scores import add_normalized_scores
-
-        summary = add_normalized_scores(summary, experiment.dataset_metadata, spec.dataset)
+        summary = {**summary, **normalized_scores(summary, experiment.dataset_metadata)}
     write_summary(run_dir, summary)
     print(f"{run_dir}: eval return {summary['eval_return_mean']:.2f} "
           f"(per seed {', '.join(f'{r:.2f}' for r in summary['eval_return_per_seed'])})")

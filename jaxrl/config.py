@@ -26,8 +26,20 @@ def _describe(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads `1e6` as a string: accept numeric strings where a number is expected."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Return `value` as type `tp`, or raise ConfigError naming `where`."""
+    if tp in (int, float):
+        value = _number(value)
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(tp)

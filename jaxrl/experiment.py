@@ -61,7 +61,8 @@ def build(spec: RunSpec, eval_episodes: int | None = None) -> Experiment:
 
     transitions, metadata = storage.load(spec.dataset)
     data = dataset_lib.Dataset.from_numpy(transitions)
-    return Experiment(make_offline_trainer(learner, eval_env, config, max_eval_steps), learner, env_spec, data, metadata)
+    trainer = make_offline_trainer(learner, eval_env, config, max_eval_steps)
+    return Experiment(trainer, learner, env_spec, data, metadata)
 
 
 def save_spec(run_dir: Path, spec: RunSpec) -> None:
@@ -82,3 +83,12 @@ def load_spec(run_dir: Path) -> RunSpec:
     module = agents.get(document["agent"])
     config = build_config(module.Config, document["config"], source=str(path))
     return RunSpec(document["agent"], document["env"], tuple(document["seeds"]), config, document.get("dataset"))
+
+
+def normalized_scores(summary: dict[str, Any], metadata: Any) -> dict[str, Any]:
+    """D4RL-style scores (0 random, 100 expert) from the dataset's reference returns, where it has them."""
+    if metadata.random_return is None or metadata.expert_return is None:
+        return {"normalized_score_mean": None, "normalized_score_per_seed": None}
+    per_seed = [metadata.normalized_score(r) for r in summary["eval_return_per_seed"]]
+    return {"normalized_score_mean": sum(per_seed) / len(per_seed), "normalized_score_per_seed": per_seed,
+            "reference_returns": {"random": metadata.random_return, "expert": metadata.expert_return}}

@@ -7,7 +7,7 @@ deterministic extraction), and the environments rescale to their own bounds.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import distrax
 import flax.linen as nn
@@ -15,7 +15,9 @@ import jax
 import jax.numpy as jnp
 
 Activation = Callable[[jax.Array], jax.Array]
-ACTIVATIONS: dict[str, Activation] = {"relu": nn.relu, "tanh": nn.tanh, "swish": nn.swish, "silu": nn.silu, "elu": nn.elu}
+ACTIVATIONS: dict[str, Activation] = {
+    "relu": nn.relu, "tanh": nn.tanh, "swish": nn.swish, "silu": nn.silu, "elu": nn.elu,
+}
 
 
 def orthogonal(scale: float = jnp.sqrt(2.0)) -> nn.initializers.Initializer:

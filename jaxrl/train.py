@@ -8,7 +8,8 @@ datasets; agents see batches.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -50,7 +51,8 @@ def rollout(learner: Learner, env: Any, agent_state: AgentState, env_state: Any,
     env_state, records = jax.lax.scan(step, env_state, jax.random.split(key, length))
     obs, action, reward, cost, discount, truncation, act_info, done, episode_return, episode_cost = records
     trajectory = Trajectory(obs, action, reward, cost, discount, truncation, act_info, env_state.obs)
-    finished = {"episodes": done.sum(), "return_sum": (done * episode_return).sum(), "cost_sum": (done * episode_cost).sum()}
+    finished = {"episodes": done.sum(), "return_sum": (done * episode_return).sum(),
+                "cost_sum": (done * episode_cost).sum()}
     return env_state, trajectory, finished
 
 

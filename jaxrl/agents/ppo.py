@@ -34,7 +34,7 @@ class Config:
     entropy_coef: float = 0.01  # weight of the entropy bonus
     value_coef: float = 0.5  # weight of the value loss
     clip_eps: float = 0.2  # surrogate clipping range
-    max_grad_norm: float = 0.5  # global gradient-norm clip
+    max_grad_norm: float = 0.5  # global gradient-norm clip; 0 disables clipping
     reward_scale: float = 1.0  # rewards are multiplied by this before GAE
     normalize_observations: bool = True  # standardize observations with running statistics
     normalize_advantages: bool = True  # standardize advantages per minibatch
@@ -61,6 +61,8 @@ class Config:
                 raise ValueError(f"key '{key}' must be in [0, 1], got {getattr(self, key)}")
         if self.activation not in networks.ACTIVATIONS:
             raise ValueError(f"key 'activation' must be one of {sorted(networks.ACTIVATIONS)}, got {self.activation!r}")
+        if self.max_grad_norm < 0:
+            raise ValueError(f"key 'max_grad_norm' must be >= 0 (0 disables clipping), got {self.max_grad_norm}")
         if self.episode_length < 0:
             raise ValueError(f"key 'episode_length' must be >= 0, got {self.episode_length}")
 
@@ -117,7 +119,8 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
     steps_per_update = config.num_epochs * config.num_minibatches
     schedule = (optax.linear_schedule(config.learning_rate, 0.0, iterations * steps_per_update)
                 if config.anneal_lr else config.learning_rate)
-    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule, eps=1e-5))
+    clip = [optax.clip_by_global_norm(config.max_grad_norm)] if config.max_grad_norm > 0 else []
+    optimizer = optax.chain(*clip, optax.adam(schedule, eps=1e-5))
 
     def observe(stats, obs):
         return normalize(stats, obs) if config.normalize_observations else obs
@@ -156,7 +159,8 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         ratio = jnp.exp(log_prob - act_info["log_prob"])
         # Clipped surrogate objective (PPO eq. 7).
-        surrogate = jnp.minimum(ratio * advantages, jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps) * advantages)
+        clipped_ratio = jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps)
+        surrogate = jnp.minimum(ratio * advantages, clipped_ratio * advantages)
         policy_loss = -surrogate.mean()
         value_loss = 0.5 * jnp.square(nets.value.apply(params["value"], obs) - targets).mean()
         entropy_mean = entropy.mean()
@@ -179,7 +183,8 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         bootstrap = nets.value.apply(state.params["value"], observe(obs_stats, batch.last_obs))  # [B]
         advantages, targets = gae(batch.reward * config.reward_scale, values, bootstrap, batch.discount,
                                   batch.truncation, config.gamma, config.gae_lambda)
-        flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), (obs, batch.action, batch.act_info, advantages, targets))
+        samples = (obs, batch.action, batch.act_info, advantages, targets)
+        flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), samples)  # [T * B, ...]
 
         def epoch(carry, epoch_key):
             order = jax.random.permutation(epoch_key, advantages.size)

@@ -66,6 +66,12 @@ class RunLogger:
                 self._wandb_runs[index].log({k: v for k, v in record.items() if v is not None}, step=step)
         self._jsonl.flush()
 
+    def drop_after(self, last_step: int) -> None:
+        """Forget records after `last_step`: those a killed run wrote past its last checkpoint."""
+        self._jsonl.close()
+        truncate_metrics(self.run_dir, last_step)
+        self._jsonl = open(self.run_dir / "metrics.jsonl", "a")  # noqa: SIM115
+
     def close(self) -> None:
         self._jsonl.close()
         for run in self._wandb_runs:
@@ -73,7 +79,7 @@ class RunLogger:
 
 
 def truncate_metrics(run_dir: Path, last_step: int) -> None:
-    """Drop records after `last_step` (those a killed run wrote past its last checkpoint)."""
+    """Rewrite `metrics.jsonl` without the records after `last_step`, atomically."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         return

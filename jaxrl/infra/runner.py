@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from jaxrl.infra.checkpoint import Checkpointer
 from jaxrl.infra.files import atomic_write_json, tree_sha256
-from jaxrl.infra.logging import RunLogger, truncate_metrics
+from jaxrl.infra.logging import RunLogger
 from jaxrl.train import Trainer
 
 
@@ -54,7 +54,7 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
     if resume and checkpointer.latest_chunk() is not None:
         first_chunk = checkpointer.latest_chunk()
         state = checkpointer.restore(first_chunk, state)
-        truncate_metrics(run_dir, first_chunk * trainer.chunk_size)
+        logger.drop_after(first_chunk * trainer.chunk_size)
     compile_start = time.perf_counter()
     run_chunk, evaluate = compile_programs(trainer, state, eval_keys, data)
     compile_seconds = time.perf_counter() - compile_start

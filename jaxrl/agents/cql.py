@@ -1,0 +1,254 @@
+"""Conservative Q-Learning, CQL(H) (Kumar, Zhou, Tucker and Levine, 2020, arXiv:2006.04779).
+
+SAC with twin critics and a learned entropy temperature, whose critics are also pushed down on actions
+the dataset does not contain: the soft maximum of Q over sampled actions, minus Q on the dataset's
+action (Eq. 4). The soft maximum is estimated by importance sampling over uniform and current-policy
+actions (Appendix F), as in the official implementation; defaults follow CORL's locomotion settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxrl.agents import common
+from jaxrl.networks import GaussianHead, QEnsemble, tanh_gaussian
+from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
+
+MAX_LAGRANGE_MULTIPLIER = 1e6  # α' is clipped here, as in the official implementation
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(common.OfflineConfig):
+    """CQL hyperparameters (defaults: CORL's MuJoCo locomotion settings)."""
+
+    gamma: float = 0.99  # discount factor
+    critic_lr: float = 3e-4  # Adam learning rate of the twin Q networks (and of α' when lagrange is on)
+    policy_lr: float = 3e-5  # Adam learning rate of the policy and of the entropy temperature
+    target_update_rate: float = 0.005  # polyak rate of the target critics
+    cql_alpha: float = 10.0  # weight of the conservative penalty (α in Eq. 4)
+    num_sampled_actions: int = 10  # actions drawn per state from each of uniform, π(·|s), π(·|s') for the penalty
+    lagrange: bool = False  # tune the penalty weight so the penalty stays near target_action_gap (CQL-Lagrange)
+    target_action_gap: float = 5.0  # threshold of the Lagrangian form (used only when lagrange is on)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        common.check_unit_interval(self, "gamma")
+        common.check_unit_interval(self, "target_update_rate", low_open=True)
+        common.check_positive(self, "critic_lr", "policy_lr", "num_sampled_actions")
+        common.require(
+            math.isfinite(self.cql_alpha) and self.cql_alpha >= 0, "cql_alpha", "finite and >= 0", self.cql_alpha
+        )
+        common.require(math.isfinite(self.target_action_gap), "target_action_gap", "finite", self.target_action_gap)
+
+
+class Networks(NamedTuple):
+    critic: QEnsemble  # twin Q networks: outputs [2, ...]
+    policy: GaussianHead  # tanh-Gaussian with a state-dependent log-std
+
+
+class AgentState(NamedTuple):
+    critic: common.TrainState
+    target_critic_params: Params
+    policy: common.TrainState
+    log_temperature: common.TrainState  # params: log α of the entropy bonus, [] float32
+    log_lagrange_multiplier: common.TrainState  # params: log α' of CQL-Lagrange, [] float32 (fixed if lagrange off)
+    step: jax.Array  # [] int32, gradient steps taken
+
+
+def make_networks(config: Config, spec: EnvSpec) -> Networks:
+    return Networks(
+        critic=QEnsemble(config.hidden_sizes, num_critics=2),
+        policy=GaussianHead(config.hidden_sizes, spec.action_size, state_dependent_std=True),
+    )
+
+
+def sample_actions(
+    nets: Networks, policy_params: Params, obs: jax.Array, key: PRNGKey, num_samples: int
+) -> tuple[jax.Array, jax.Array]:
+    """`num_samples` reparameterised actions per state and their log-probs: [n, B, A], [n, B]."""
+    mean, log_std = nets.policy.apply(policy_params, obs)
+    return tanh_gaussian(mean, log_std).sample_and_log_prob(seed=key, sample_shape=(num_samples,))
+
+
+def conservative_penalty(
+    q_data: jax.Array,
+    q_random: jax.Array,
+    q_current: jax.Array,
+    q_next: jax.Array,
+    current_log_prob: jax.Array,
+    next_log_prob: jax.Array,
+    action_size: int,
+) -> jax.Array:
+    """E_s[log Σ_a exp Q(s, a) - Q(s, a_data)] per critic (Eq. 4), the sum estimated by importance sampling.
+
+    `q_data` [C, B]; `q_random`, `q_current`, `q_next` [C, n, B] are Q at s of uniform actions, of actions
+    from π(·|s) and of actions from π(·|s'); the log-probs [n, B] are those of the policy's samples. Each
+    sample is divided by its density (Appendix F; the uniform density on [-1, 1]^A is 2^-A). Returns [C].
+    """
+    uniform_log_density = -action_size * math.log(2.0)
+    weighted_q = jnp.concatenate(
+        [q_random - uniform_log_density, q_current - current_log_prob, q_next - next_log_prob], axis=1
+    )  # [C, 3n, B]
+    soft_max_q = jax.nn.logsumexp(weighted_q, axis=1)  # [C, B]
+    return (soft_max_q - q_data).mean(axis=1)
+
+
+def critic_loss(
+    critic_params: Params,
+    target_critic_params: Params,
+    policy_params: Params,
+    multiplier: jax.Array,
+    batch: Transition,
+    key: PRNGKey,
+    *,
+    nets: Networks,
+    config: Config,
+) -> tuple[jax.Array, Metrics]:
+    """Σ over the twin critics of TD error + cql_alpha · α' · (penalty - gap) (Eq. 4).
+
+    `multiplier` is α' of the Lagrangian form (1 without it, and the gap is then 0).
+    """
+    n = config.num_sampled_actions
+    random_key, current_key, next_key = jax.random.split(key, 3)
+    current_actions, current_log_prob = sample_actions(nets, policy_params, batch.obs, current_key, n)
+    next_actions, next_log_prob = sample_actions(nets, policy_params, batch.next_obs, next_key, n + 1)
+    random_actions = jax.random.uniform(random_key, current_actions.shape, minval=-1.0, maxval=1.0)  # [n, B, A]
+
+    # Bellman target with a'~π(·|s') from the target critics; no entropy term in the backup (as in CORL).
+    target_q = nets.critic.apply(target_critic_params, batch.next_obs, next_actions[0]).min(axis=0)  # [B]
+    q_targets = batch.reward + config.gamma * batch.discount * target_q  # [B]
+
+    # One batched critic call at s on the dataset action and all 3n sampled actions (the official code also
+    # scores the actions drawn from π(·|s') at s).
+    actions = jnp.concatenate([batch.action[None], random_actions, current_actions, next_actions[1:]])  # [1+3n, B, A]
+    obs = jnp.broadcast_to(batch.obs, actions.shape[:2] + batch.obs.shape[-1:])  # [1+3n, B, obs_size]
+    q = nets.critic.apply(critic_params, obs, actions)  # [C, 1+3n, B]
+    q_data, q_random, q_current, q_next = q[:, 0], q[:, 1 : 1 + n], q[:, 1 + n : 1 + 2 * n], q[:, 1 + 2 * n :]
+
+    td_loss = ((q_data - q_targets) ** 2).mean(axis=1).sum()
+    penalty = conservative_penalty(
+        q_data, q_random, q_current, q_next, current_log_prob, next_log_prob[1:], batch.action.shape[-1]
+    )  # [C]
+    gap = config.target_action_gap if config.lagrange else 0.0
+    loss = td_loss + (config.cql_alpha * multiplier * (penalty - gap)).sum()
+    metrics = {
+        "critic_loss": loss,
+        "td_loss": td_loss,
+        "cql_penalty": penalty.mean(),
+        "q_mean": q_data.mean(),
+        "q_random_mean": q_random.mean(),
+        "target_q_mean": target_q.mean(),
+    }
+    return loss, metrics
+
+
+def policy_loss(
+    policy_params: Params,
+    critic_params: Params,
+    temperature: jax.Array,
+    batch: Transition,
+    key: PRNGKey,
+    *,
+    nets: Networks,
+    config: Config,
+) -> tuple[jax.Array, Metrics]:
+    """E_s,a~π [α log π(a|s) - min_i Q_i(s, a)] (the SAC policy objective CQL keeps)."""
+    del config
+    actions, log_prob = sample_actions(nets, policy_params, batch.obs, key, 1)  # [1, B, A], [1, B]
+    q = nets.critic.apply(critic_params, batch.obs, actions[0]).min(axis=0)  # [B]
+    loss = (temperature * log_prob[0] - q).mean()
+    return loss, {"policy_loss": loss, "entropy": -log_prob.mean()}
+
+
+def temperature_loss(log_temperature: jax.Array, entropy: jax.Array, target_entropy: float) -> jax.Array:
+    """J(α) = E[-log α (log π(a|s) + H̄)] (SAC, Haarnoja et al. 2018, Eq. 18, in log α as in CQL's code)."""
+    return log_temperature * (entropy - target_entropy)
+
+
+def lagrange_multiplier(log_lagrange_multiplier: jax.Array) -> jax.Array:
+    """α' = exp(log α'), clipped as in the official implementation."""
+    return jnp.clip(jnp.exp(log_lagrange_multiplier), 0.0, MAX_LAGRANGE_MULTIPLIER)
+
+
+def lagrange_loss(log_lagrange_multiplier: jax.Array, penalty: jax.Array, config: Config) -> jax.Array:
+    """max_α'≥0 α' · cql_alpha · (penalty - gap) (CQL-Lagrange, Appendix F): ascent on α', written as a loss."""
+    return -lagrange_multiplier(log_lagrange_multiplier) * config.cql_alpha * (penalty - config.target_action_gap)
+
+
+def make_learner(config: Config, spec: EnvSpec) -> Learner:
+    """CQL as the learner triple: init(key), act(state, obs, key, deterministic), update(state, batch, key)."""
+    common.require_continuous(spec, "CQL")
+    nets = make_networks(config, spec)
+    critic_optimizer = optax.adam(config.critic_lr)
+    policy_optimizer = optax.adam(config.policy_lr)
+    temperature_optimizer = optax.adam(config.policy_lr)  # as in CORL
+    lagrange_optimizer = optax.adam(config.critic_lr)  # as in CORL
+    target_entropy = -float(spec.action_size)
+    losses = {"nets": nets, "config": config}
+
+    def init(key: PRNGKey) -> AgentState:
+        critic_key, policy_key = jax.random.split(key)
+        obs = jnp.zeros((1, spec.obs_size))
+        critic_params = nets.critic.init(critic_key, obs, jnp.zeros((1, spec.action_size)))
+        return AgentState(
+            critic=common.init_train_state(critic_params, critic_optimizer),
+            target_critic_params=critic_params,
+            policy=common.init_train_state(nets.policy.init(policy_key, obs), policy_optimizer),
+            log_temperature=common.init_train_state(common.scalar_param(0.0), temperature_optimizer),
+            log_lagrange_multiplier=common.init_train_state(common.scalar_param(0.0), lagrange_optimizer),
+            step=jnp.zeros((), jnp.int32),
+        )
+
+    def act(state: AgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
+        mean, log_std = nets.policy.apply(state.policy.params, obs)
+        action = jnp.tanh(mean) if deterministic else tanh_gaussian(mean, log_std).sample(seed=key)
+        return action, {}
+
+    def update_critic(state: AgentState, batch: Transition, key: PRNGKey):
+        """One critic step and, in the Lagrangian form, one dual step on α'."""
+        multiplier = lagrange_multiplier(state.log_lagrange_multiplier.params) if config.lagrange else jnp.ones(())
+        grads, metrics = jax.grad(critic_loss, has_aux=True)(
+            state.critic.params, state.target_critic_params, state.policy.params, multiplier, batch, key, **losses
+        )
+        log_multiplier = state.log_lagrange_multiplier
+        if config.lagrange:
+            multiplier_grad = jax.grad(lagrange_loss)(log_multiplier.params, metrics["cql_penalty"], config)
+            log_multiplier = common.apply_gradients(log_multiplier, multiplier_grad, lagrange_optimizer)
+        critic = common.apply_gradients(state.critic, grads, critic_optimizer)
+        return critic, log_multiplier, {**metrics, "lagrange_multiplier": multiplier}
+
+    def update_policy(state: AgentState, batch: Transition, key: PRNGKey):
+        """One policy step and one entropy-temperature step."""
+        temperature = jnp.exp(state.log_temperature.params)
+        grads, metrics = jax.grad(policy_loss, has_aux=True)(
+            state.policy.params, state.critic.params, temperature, batch, key, **losses
+        )
+        temperature_grad = jax.grad(temperature_loss)(state.log_temperature.params, metrics["entropy"], target_entropy)
+        policy = common.apply_gradients(state.policy, grads, policy_optimizer)
+        log_temperature = common.apply_gradients(state.log_temperature, temperature_grad, temperature_optimizer)
+        return policy, log_temperature, {**metrics, "temperature": temperature}
+
+    def update(state: AgentState, batch: Transition, key: PRNGKey) -> tuple[AgentState, Metrics]:
+        # Critics, policy and temperature all read the pre-update networks, as in the official code.
+        critic_key, policy_key = jax.random.split(key)
+        critic, log_lagrange_multiplier, critic_metrics = update_critic(state, batch, critic_key)
+        policy, log_temperature, policy_metrics = update_policy(state, batch, policy_key)
+        new_state = AgentState(
+            critic=critic,
+            target_critic_params=common.polyak_update(
+                state.target_critic_params, critic.params, config.target_update_rate
+            ),
+            policy=policy,
+            log_temperature=log_temperature,
+            log_lagrange_multiplier=log_lagrange_multiplier,
+            step=state.step + 1,
+        )
+        return new_state, {**critic_metrics, **policy_metrics}
+
+    return Learner(init=init, act=act, update=update)

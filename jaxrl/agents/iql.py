@@ -1,0 +1,166 @@
+"""Implicit Q-Learning (Kostrikov, Nair and Levine, 2021, arXiv:2110.06169).
+
+IQL never queries Q on actions outside the dataset: V is fitted as an upper expectile of Q over the
+dataset's actions (Eq. 5), Q is regressed on r + γV(s') (Eq. 6), and the policy is extracted by
+advantage-weighted regression (Eq. 7). Hyperparameters follow the paper's locomotion settings and CORL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxrl.agents import common
+from jaxrl.networks import GaussianHead, QEnsemble, ValueNet, gaussian
+from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(common.OfflineConfig):
+    """IQL hyperparameters (defaults: the paper's MuJoCo locomotion settings)."""
+
+    gamma: float = 0.99  # discount factor
+    expectile: float = 0.7  # τ of the expectile regression of V on Q; 0.5 is the mean, → 1 the max
+    inverse_temperature: float = 3.0  # β of the advantage weights exp(β(Q - V)); larger is greedier
+    max_advantage_weight: float = 100.0  # advantage weights are clipped here for stability
+    target_update_rate: float = 0.005  # polyak rate of the target critics
+    value_lr: float = 3e-4  # Adam learning rate of V
+    critic_lr: float = 3e-4  # Adam learning rate of the twin Q networks
+    policy_lr: float = 3e-4  # initial Adam learning rate of the policy, cosine-decayed to 0 over num_updates
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        common.check_unit_interval(self, "gamma")
+        common.check_unit_interval(self, "expectile", low_open=True, high_open=True)
+        common.check_unit_interval(self, "target_update_rate", low_open=True)
+        common.check_positive(self, "max_advantage_weight", "value_lr", "critic_lr", "policy_lr")
+        common.require(self.inverse_temperature >= 0, "inverse_temperature", ">= 0", self.inverse_temperature)
+
+
+class Networks(NamedTuple):
+    value: ValueNet
+    critic: QEnsemble  # twin Q networks: outputs [2, ...]
+    policy: GaussianHead  # Gaussian with tanh'd mean and a state-independent log-std
+
+
+class AgentState(NamedTuple):
+    value: common.TrainState
+    critic: common.TrainState
+    target_critic_params: Params
+    policy: common.TrainState
+    step: jax.Array  # [] int32, gradient steps taken
+
+
+def make_networks(config: Config, spec: EnvSpec) -> Networks:
+    return Networks(
+        value=ValueNet(config.hidden_sizes),
+        critic=QEnsemble(config.hidden_sizes, num_critics=2),
+        policy=GaussianHead(config.hidden_sizes, spec.action_size, state_dependent_std=False),
+    )
+
+
+def expectile_loss(diff: jax.Array, expectile: float) -> jax.Array:
+    """The expectile loss L₂^τ(u) = |τ - 1(u < 0)| u² of Sec. 4.1, elementwise."""
+    weight = jnp.where(diff < 0, 1.0 - expectile, expectile)
+    return weight * diff**2
+
+
+def policy_distribution(nets: Networks, policy_params: Params, obs: jax.Array):
+    """N(tanh(μ(s)), σ): the mean is squashed into [-1, 1], the log-std is a learned vector."""
+    mean, log_std = nets.policy.apply(policy_params, obs)
+    return gaussian(jnp.tanh(mean), log_std)
+
+
+def value_loss(
+    value_params: Params, target_q: jax.Array, batch: Transition, key: PRNGKey, *, nets: Networks, config: Config
+) -> tuple[jax.Array, Metrics]:
+    """L_V(ψ) = E_(s,a)~D [L₂^τ(Q_θ̂(s, a) - V_ψ(s))] (Eq. 5); `target_q` [B] is min over the target critics."""
+    del key  # deterministic; the key keeps the loss signature shared by all agents
+    value = nets.value.apply(value_params, batch.obs)  # [B]
+    loss = expectile_loss(target_q - value, config.expectile).mean()
+    return loss, {"value_loss": loss, "value_mean": value.mean()}
+
+
+def critic_loss(
+    critic_params: Params, next_value: jax.Array, batch: Transition, key: PRNGKey, *, nets: Networks, config: Config
+) -> tuple[jax.Array, Metrics]:
+    """L_Q(θ) = E_(s,a,s')~D [(r + γ V_ψ(s') - Q_θ(s, a))²] (Eq. 6), summed over the twin critics."""
+    del key
+    q_targets = batch.reward + config.gamma * batch.discount * next_value  # [B]
+    q = nets.critic.apply(critic_params, batch.obs, batch.action)  # [2, B]
+    loss = ((q - q_targets) ** 2).mean(axis=1).sum()
+    return loss, {"critic_loss": loss, "q_mean": q.mean()}
+
+
+def policy_loss(
+    policy_params: Params, advantage: jax.Array, batch: Transition, key: PRNGKey, *, nets: Networks, config: Config
+) -> tuple[jax.Array, Metrics]:
+    """L_π(φ) = -E_(s,a)~D [exp(β(Q_θ̂(s, a) - V_ψ(s))) log π_φ(a|s)] (Eq. 7), weights clipped; `advantage` [B]."""
+    del key
+    weights = jnp.minimum(jnp.exp(config.inverse_temperature * advantage), config.max_advantage_weight)  # [B]
+    log_prob = policy_distribution(nets, policy_params, batch.obs).log_prob(batch.action)  # [B]
+    loss = -(weights * log_prob).mean()
+    return loss, {"policy_loss": loss, "advantage_weight_mean": weights.mean(), "data_log_prob": log_prob.mean()}
+
+
+def make_learner(config: Config, spec: EnvSpec) -> Learner:
+    """IQL as the learner triple: init(key), act(state, obs, key, deterministic), update(state, batch, key)."""
+    common.require_continuous(spec, "IQL")
+    nets = make_networks(config, spec)
+    value_optimizer = optax.adam(config.value_lr)
+    critic_optimizer = optax.adam(config.critic_lr)
+    # The paper (and CORL) anneal only the policy's learning rate, with a cosine over the whole run.
+    policy_optimizer = optax.adam(optax.cosine_decay_schedule(config.policy_lr, config.num_updates))
+    losses = {"nets": nets, "config": config}
+
+    def init(key: PRNGKey) -> AgentState:
+        value_key, critic_key, policy_key = jax.random.split(key, 3)
+        obs = jnp.zeros((1, spec.obs_size))
+        action = jnp.zeros((1, spec.action_size))
+        critic_params = nets.critic.init(critic_key, obs, action)
+        return AgentState(
+            value=common.init_train_state(nets.value.init(value_key, obs), value_optimizer),
+            critic=common.init_train_state(critic_params, critic_optimizer),
+            target_critic_params=critic_params,
+            policy=common.init_train_state(nets.policy.init(policy_key, obs), policy_optimizer),
+            step=jnp.zeros((), jnp.int32),
+        )
+
+    def act(state: AgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
+        dist = policy_distribution(nets, state.policy.params, obs)
+        action = dist.mode() if deterministic else dist.sample(seed=key)
+        return jnp.clip(action, -1.0, 1.0), {}
+
+    def update(state: AgentState, batch: Transition, key: PRNGKey) -> tuple[AgentState, Metrics]:
+        # All three losses read the pre-update networks, so they are computed side by side.
+        target_q = nets.critic.apply(state.target_critic_params, batch.obs, batch.action).min(axis=0)  # [B]
+        next_value = nets.value.apply(state.value.params, batch.next_obs)  # [B]
+        value = nets.value.apply(state.value.params, batch.obs)  # [B] shared with the value loss by XLA's CSE
+        value_key, critic_key, policy_key = jax.random.split(key, 3)
+        value_grads, value_metrics = jax.grad(value_loss, has_aux=True)(
+            state.value.params, target_q, batch, value_key, **losses
+        )
+        critic_grads, critic_metrics = jax.grad(critic_loss, has_aux=True)(
+            state.critic.params, next_value, batch, critic_key, **losses
+        )
+        policy_grads, policy_metrics = jax.grad(policy_loss, has_aux=True)(
+            state.policy.params, target_q - value, batch, policy_key, **losses
+        )
+        critic = common.apply_gradients(state.critic, critic_grads, critic_optimizer)
+        new_state = AgentState(
+            value=common.apply_gradients(state.value, value_grads, value_optimizer),
+            critic=critic,
+            target_critic_params=common.polyak_update(
+                state.target_critic_params, critic.params, config.target_update_rate
+            ),
+            policy=common.apply_gradients(state.policy, policy_grads, policy_optimizer),
+            step=state.step + 1,
+        )
+        metrics = {**value_metrics, **critic_metrics, **policy_metrics, "advantage_mean": (target_q - value).mean()}
+        return new_state, metrics
+
+    return Learner(init=init, act=act, update=update)

@@ -1,0 +1,127 @@
+"""`jaxrl dataset inspect|filter|import|export`: the command-line face of `jaxrl.data`.
+
+Handlers take the parsed arguments and return an exit code; user errors raise `DatasetError` (a
+ValueError), which the top-level `jaxrl` command prints as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from jaxrl.data import formats, minari_format, quality, storage
+from jaxrl.data.filter import top_fraction
+from jaxrl.data.metadata import Metadata
+from jaxrl.data.report_files import render_markdown
+from jaxrl.types import Transition
+
+FORMATS = ("d4rl", "minari")
+
+
+def _save_with_report(path: Path, transition: Transition, metadata: Metadata, overwrite: bool) -> Metadata:
+    """Save a dataset folder and write its quality report next to the arrays."""
+    metadata = storage.save(path, transition, metadata, overwrite=overwrite)
+    quality.write_report(path, quality.quality_report(transition, metadata))
+    return metadata
+
+
+def _describe(path: Path, metadata: Metadata) -> str:
+    brief = metadata.quality or {}
+    return (
+        f"wrote {path}: {brief.get('transitions')} transitions, {brief.get('episodes')} episodes, "
+        f"mean return {brief.get('returns', {}).get('mean', float('nan')):.4g}, fingerprint {metadata.fingerprint[:16]}"
+    )
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    """Validate a dataset folder, print its quality report and write it to DIR/quality.{json,md} and returns.png."""
+    transition, metadata = storage.load(args.dir)
+    report = quality.quality_report(transition, metadata)
+    paths = quality.write_report(args.dir, report)
+    print(render_markdown(report))
+    print(f"\nwrote {', '.join(str(path) for path in paths)}")
+    return 0
+
+
+def filter_command(args: argparse.Namespace) -> int:
+    """Keep the best episodes of DIR by return and save them to --out, recording DIR as the parent."""
+    transition, metadata = storage.load(args.dir)
+    kept, child = top_fraction(transition, metadata, args.top_fraction, parent_path=args.dir)
+    child = _save_with_report(Path(args.out), kept, child, args.overwrite)
+    derivation = child.provenance.parent.derivation
+    print(
+        f"kept {derivation['episodes_kept']} of {derivation['episodes_in_parent']} episodes "
+        f"(returns >= {derivation['min_return_kept']:.4g})"
+    )
+    print(_describe(Path(args.out), child))
+    return 0
+
+
+def import_command(args: argparse.Namespace) -> int:
+    """Read a D4RL HDF5 file or a local Minari dataset folder and save it as a jaxrl dataset folder."""
+    reader = formats.import_d4rl if args.format == "d4rl" else minari_format.import_minari
+    transition, metadata = reader(
+        args.file,
+        args.env,
+        drop_invalid=args.drop_invalid,
+        random_return=args.random_return,
+        expert_return=args.expert_return,
+    )
+    if metadata.dropped_invalid_rows:
+        print(f"dropped {metadata.dropped_invalid_rows} invalid rows (recorded in metadata.json)")
+    metadata = _save_with_report(Path(args.out), transition, metadata, args.overwrite)
+    print(_describe(Path(args.out), metadata))
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Write a dataset folder as a D4RL HDF5 file, or as a Minari dataset under the root folder --out."""
+    transition, metadata = storage.load(args.dir)
+    if args.format == "d4rl":
+        formats.export_d4rl(args.out, transition, metadata, overwrite=args.overwrite)
+        print(f"wrote {args.out}: {len(transition.obs)} transitions (D4RL-style HDF5)")
+        return 0
+    destination = minari_format.export_minari(
+        args.out, transition, metadata, dataset_id=args.dataset_id, overwrite=args.overwrite
+    )
+    dataset_id = destination.relative_to(args.out).as_posix()
+    print(f"wrote {destination}: {len(transition.obs)} transitions (Minari)")
+    print(f"load it with: MINARI_DATASETS_PATH={args.out} and minari.load_dataset({dataset_id!r})")
+    return 0
+
+
+def add_dataset_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `dataset` and its sub-commands on the top-level `jaxrl` parser's subparsers."""
+    parser = subparsers.add_parser("dataset", help="inspect, filter, import and export logged datasets")
+    commands = parser.add_subparsers(dest="dataset_command", required=True, metavar="COMMAND")
+
+    inspect = commands.add_parser("inspect", help="validate a dataset and write its quality report into it")
+    inspect.add_argument("dir", help="dataset folder (arrays.npz + metadata.json)")
+    inspect.set_defaults(func=inspect_command)
+
+    keep = commands.add_parser("filter", help="keep the episodes with the highest returns")
+    keep.add_argument("dir", help="dataset folder to filter")
+    keep.add_argument("--top-fraction", type=float, required=True, help="fraction of episodes to keep, in (0, 1]")
+    keep.add_argument("--out", required=True, help="new dataset folder")
+    keep.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    keep.set_defaults(func=filter_command)
+
+    reader = commands.add_parser("import", help="import a D4RL HDF5 file or a local Minari dataset")
+    reader.add_argument("file", help="D4RL .hdf5 file, or Minari dataset folder (<root>/<dataset_id>)")
+    reader.add_argument("--format", choices=FORMATS, required=True)
+    reader.add_argument("--env", required=True, help="environment name to record, e.g. hopper")
+    reader.add_argument("--out", required=True, help="new dataset folder")
+    reader.add_argument("--drop-invalid", action="store_true", help="drop invalid rows instead of refusing the file")
+    reader.add_argument("--random-return", type=float, help="reference return of a random policy")
+    reader.add_argument("--expert-return", type=float, help="reference return of an expert policy")
+    reader.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    reader.set_defaults(func=import_command)
+
+    writer = commands.add_parser("export", help="export a dataset as D4RL HDF5 or Minari")
+    writer.add_argument("dir", help="dataset folder to export")
+    writer.add_argument("--format", choices=FORMATS, required=True)
+    writer.add_argument("--out", required=True, help="d4rl: the .hdf5 file; minari: the datasets root folder")
+    writer.add_argument("--dataset-id", help="minari: dataset id, default <env>-v0")
+    writer.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    writer.set_defaults(func=export_command)
+    return parser

@@ -1,0 +1,116 @@
+"""The human-readable faces of a quality report: `quality.md` text and the `returns.png` histogram."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxrl.data.atomic import write_file_atomic
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_number(cell) for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _per_dim_table(stats: dict[str, list[float]]) -> list[str]:
+    rows = [[d, *(stats[name][d] for name in ("min", "max", "mean", "std"))] for d in range(len(stats["min"]))]
+    return _table(["dim", "min", "max", "mean", "std"], rows)
+
+
+def _coverage_lines(coverage: dict[str, Any]) -> list[str]:
+    if "frequencies" in coverage:
+        rows = [[action, frequency] for action, frequency in enumerate(coverage["frequencies"])]
+        return [f"Fraction of actions taken: {_number(coverage['fraction_taken'])}", ""] + _table(
+            ["action", "frequency"], rows
+        )
+    bins = coverage["bins"]
+    per_dim = ", ".join(_number(value) for value in coverage["per_dim"])
+    return [
+        f"Grid of {bins} bins per dimension over [-1, 1]; a cell is covered when an action falls in it.",
+        "",
+        f"- per dimension: {per_dim}",
+        f"- pairs of dimensions ({bins}x{bins} cells): mean {_number(coverage['pairwise_mean'])}, "
+        f"worst {_number(coverage['pairwise_min'])} (dims {coverage['pairwise_min_dims']})",
+        f"- joint grid, occupied / min(N, cells): {_number(coverage['joint'])}",
+        "",
+    ]
+
+
+def _provenance_lines(provenance: dict[str, Any]) -> list[str]:
+    lines = [f"- {name.replace('_', ' ')}: {value}" for name, value in provenance.items() if name != "parent"]
+    parent = provenance.get("parent")
+    if parent:
+        lines.append(f"- parent: {parent['path']} (fingerprint `{parent['fingerprint'][:16]}`), {parent['derivation']}")
+    return lines + [""]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """`quality.md`: the report as headed tables."""
+    returns, costs = report["returns"], report["costs"]
+    stats = list(returns)
+    lines = [
+        f"# Dataset quality: {report['env_name']}",
+        "",
+        f"Fingerprint: `{report['fingerprint'] or 'not saved yet'}`",
+        "",
+        *_table(
+            ["transitions", "episodes", "mean length", "terminated", "truncated", "duplicates", "invalid", "dropped"],
+            [
+                [
+                    report["transitions"],
+                    report["episodes"],
+                    report["episode_length"]["mean"],
+                    report["episodes_terminated"],
+                    report["episodes_truncated"],
+                    report["duplicate_transitions"],
+                    report["invalid_rows"],
+                    report["dropped_invalid_rows"],
+                ]
+            ],
+        ),
+        "## Per-episode returns and costs",
+        "",
+        *_table(["", *stats], [["return", *returns.values()], ["cost", *costs.values()]]),
+        f"Reference returns: random {_number(report['random_return'])}, expert {_number(report['expert_return'])}; "
+        f"normalized mean return {_number(report['normalized_return_mean'])}",
+        "",
+        "## Observations",
+        "",
+        *_per_dim_table(report["observations"]),
+    ]
+    if "actions" in report:
+        lines += ["## Actions", "", *_per_dim_table(report["actions"])]
+    lines += ["## Action coverage", "", *_coverage_lines(report["action_coverage"])]
+    lines += ["## Provenance", "", *_provenance_lines(report["provenance"])]
+    return "\n".join(lines)
+
+
+def write_returns_histogram(file: str | Path, returns: np.ndarray, title: str) -> None:
+    """Write a PNG histogram of per-episode returns (Agg canvas, no pyplot global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.hist(returns, bins=min(50, max(5, returns.size // 5)), color="tab:blue", edgecolor="white")
+    axes.set_xlabel("episode return")
+    axes.set_ylabel("episodes")
+    axes.set_title(f"{title}: {returns.size} episodes")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    write_file_atomic(file, lambda handle: handle.write(buffer.getvalue()))
