@@ -104,7 +104,9 @@ class EpisodeStats(Wrapper):
 class AutoReset(Wrapper):
     """After a step with done=1, returns a freshly reset obs and pipeline_state (new random initial state).
 
-    `done`, `reward`, `metrics` and `info` (truncation, episode statistics) of the finished step are kept.
+    `done`, `reward`, `metrics` and `info` (truncation, episode statistics) of the finished step are kept,
+    and `info["final_obs"]` holds the observation the step produced, before any reset (the `next_obs` a
+    logged transition needs).
     The reset key is carried in `info["reset_key"]` and split every step. The reset is computed on every
     step and selected with jnp.where, so it works under vmap; its price is one `reset` per step.
     Environments must keep all their dynamic state in `pipeline_state` (and `obs`).
@@ -113,7 +115,7 @@ class AutoReset(Wrapper):
     def reset(self, rng: jax.Array) -> State:
         rng, reset_key = jax.random.split(rng)
         state = self.env.reset(reset_key)
-        return state.replace(info={**state.info, "reset_key": rng})
+        return state.replace(info={**state.info, "reset_key": rng, "final_obs": state.obs})
 
     def step(self, state: State, action: jax.Array) -> State:
         key, reset_key = jax.random.split(state.info["reset_key"])
@@ -124,7 +126,7 @@ class AutoReset(Wrapper):
         return state.replace(
             pipeline_state=jax.tree.map(select, fresh.pipeline_state, state.pipeline_state),
             obs=jax.tree.map(select, fresh.obs, state.obs),
-            info={**state.info, "reset_key": key},
+            info={**state.info, "reset_key": key, "final_obs": state.obs},
         )
 
 

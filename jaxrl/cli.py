@@ -118,17 +118,15 @@ def _evaluate(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from jaxrl.data.cli import add_collect_command, add_dataset_commands
+
     parser = argparse.ArgumentParser(prog="jaxrl", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_train(subparsers)
     _add_resume(subparsers)
     _add_evaluate(subparsers)
-    try:
-        from jaxrl.data.cli import add_dataset_commands
-    except ImportError:
-        add_dataset_commands = None
-    if add_dataset_commands is not None:
-        add_dataset_commands(subparsers)
+    add_collect_command(subparsers)
+    add_dataset_commands(subparsers)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -15,14 +15,19 @@ from jaxrl.infra.files import atomic_write_json
 from jaxrl.infra.runner import seed_keys
 
 
-def load_run(run_dir: Path, eval_episodes: int | None = None) -> tuple[RunSpec, Experiment, Any, int]:
-    """The run's spec, its rebuilt experiment, the newest checkpointed agent states [seeds, ...] and chunk."""
+def load_run(run_dir: Path, eval_episodes: int | None = None, chunk: int | None = None
+             ) -> tuple[RunSpec, Experiment, Any, int]:
+    """The run's spec, its rebuilt experiment, its agent states [seeds, ...] at checkpoint `chunk` (default:
+    the newest) and that chunk."""
     spec = load_spec(run_dir)
     experiment = build(spec, eval_episodes)
-    checkpointer = Checkpointer(Path(run_dir) / "checkpoints")
-    chunk = checkpointer.latest_chunk()
-    if chunk is None:
+    checkpointer = Checkpointer(Path(run_dir) / "checkpoints", max_to_keep=None)
+    saved = checkpointer.all_chunks()
+    if not saved:
         raise ConfigError(f"{run_dir}: no checkpoint yet (checkpoints/ is empty)")
+    chunk = saved[-1] if chunk is None else chunk
+    if chunk not in saved:
+        raise ConfigError(f"{run_dir}: no checkpoint for chunk {chunk}; saved: {saved}")
     train_keys, _ = seed_keys(list(spec.seeds))
     like = jax.eval_shape(jax.vmap(experiment.trainer.init), train_keys)
     state = checkpointer.restore(chunk, like)

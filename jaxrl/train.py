@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.evaluate import make_evaluator
-from jaxrl.types import AgentState, Learner, Metrics, PRNGKey, Trajectory
+from jaxrl.types import ActInfo, AgentState, Learner, Metrics, PRNGKey, Trajectory
 
 
 class RunState(NamedTuple):
@@ -33,26 +33,52 @@ class Trainer(NamedTuple):
     unit: str  # "env_steps" or "updates"
 
 
-def rollout(learner: Learner, env: Any, agent_state: AgentState, env_state: Any, key: PRNGKey, length: int):
-    """Run the stochastic policy for `length` steps in a batched, auto-resetting env.
+Policy = Callable[[jax.Array, PRNGKey], tuple[jax.Array, ActInfo]]  # (obs [B, ...], key) -> (action, act_info)
 
-    Returns the final env state, the `Trajectory` and the totals of episodes that ended during it.
-    """
+
+class Steps(NamedTuple):
+    """What `run_policy` records, time-major [T, B, ...]."""
+
+    obs: jax.Array  # observation the action was taken in
+    action: jax.Array
+    act_info: ActInfo
+    reward: jax.Array
+    cost: jax.Array
+    done: jax.Array  # the episode ended on this step (terminated or truncated)
+    truncation: jax.Array  # ... by the time limit
+    final_obs: jax.Array  # observation the step produced, before any auto-reset
+    episode_return: jax.Array  # totals of the episode, valid where done
+    episode_cost: jax.Array
+
+    @property
+    def discount(self) -> jax.Array:
+        """0 where the episode terminated (not where it was truncated), else 1."""
+        return 1.0 - self.done * (1.0 - self.truncation)
+
+
+def run_policy(policy: Policy, env: Any, env_state: Any, key: PRNGKey, length: int) -> tuple[Any, Steps]:
+    """Step a batched, auto-resetting env `length` times with `policy`; the one loop that steps environments."""
 
     def step(env_state, step_key):
-        action, act_info = learner.act(agent_state, env_state.obs, step_key, False)
+        action, act_info = policy(env_state.obs, step_key)
         next_state = env.step(env_state, action)
-        truncation = next_state.info["truncation"]
-        discount = 1.0 - next_state.done * (1.0 - truncation)
-        record = (env_state.obs, action, next_state.reward, next_state.info["cost"], discount, truncation, act_info,
-                  next_state.done, next_state.info["episode_return"], next_state.info["episode_cost"])
+        info = next_state.info
+        record = Steps(env_state.obs, action, act_info, next_state.reward, info["cost"], next_state.done,
+                       info["truncation"], info["final_obs"], info["episode_return"], info["episode_cost"])
         return next_state, record
 
-    env_state, records = jax.lax.scan(step, env_state, jax.random.split(key, length))
-    obs, action, reward, cost, discount, truncation, act_info, done, episode_return, episode_cost = records
-    trajectory = Trajectory(obs, action, reward, cost, discount, truncation, act_info, env_state.obs)
-    finished = {"episodes": done.sum(), "return_sum": (done * episode_return).sum(),
-                "cost_sum": (done * episode_cost).sum()}
+    return jax.lax.scan(step, env_state, jax.random.split(key, length))
+
+
+def rollout(learner: Learner, env: Any, agent_state: AgentState, env_state: Any, key: PRNGKey, length: int):
+    """Run the stochastic policy for `length` steps: the final env state, the `Trajectory` and the totals
+    of the episodes that ended during it."""
+    policy = lambda obs, step_key: learner.act(agent_state, obs, step_key, False)
+    env_state, steps = run_policy(policy, env, env_state, key, length)
+    trajectory = Trajectory(steps.obs, steps.action, steps.reward, steps.cost, steps.discount, steps.truncation,
+                            steps.act_info, env_state.obs)
+    finished = {"episodes": steps.done.sum(), "return_sum": (steps.done * steps.episode_return).sum(),
+                "cost_sum": (steps.done * steps.episode_cost).sum()}
     return env_state, trajectory, finished
 
 

@@ -90,6 +90,62 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def collect_command(args: argparse.Namespace) -> int:
+    """Log `--steps` transitions of a random policy or a trained run's policy into a new dataset folder."""
+    import envs
+    from jaxrl.data import collect as collect_lib
+    from jaxrl.data.metadata import Provenance
+
+    if args.steps < 1 or args.num_envs < 1:
+        raise ValueError(f"--steps and --num-envs must be positive, got {args.steps} and {args.num_envs}")
+    spec = envs.spec(args.env, envs.make(args.env))
+    if args.policy == "random":
+        behavior, info = collect_lib.random_behavior(spec), {}
+    else:
+        behavior, info = collect_lib.behavior_from_run(Path(args.policy), seed_index=args.seed_index)
+    data = collect_lib.collect(behavior, args.env, args.steps, args.num_envs, args.seed)
+    metadata = Metadata(env_name=args.env, obs_size=spec.obs_size, action_size=spec.action_size, discrete=spec.discrete,
+                        provenance=Provenance(behavior_policy=behavior.description,
+                                              behavior_policy_fingerprint=behavior.fingerprint, seed=args.seed),
+                        random_return=args.random_return, expert_return=args.expert_return, extra={"policy": info})
+    metadata = _save_with_report(Path(args.out), data, metadata, args.overwrite)
+    print(_describe(Path(args.out), metadata))
+    return 0
+
+
+def make_command(args: argparse.Namespace) -> int:
+    """Train (or take) a PPO run and write the D4RL-style tiers of `jaxrl.data.make` under --out."""
+    from jaxrl.data.make import make_tiers
+
+    if args.steps < 1 or args.num_envs < 1:
+        raise ValueError(f"--steps and --num-envs must be positive, got {args.steps} and {args.num_envs}")
+    summary = make_tiers(args.env, Path(args.out), Path(args.run) if args.run else None, args.steps, args.num_envs,
+                         args.seed, args.set, args.wandb or "disabled")
+    references = summary["reference_returns"]
+    print(f"{args.out}: reference returns random {references['random']:.2f}, expert {references['expert']:.2f} "
+          f"(medium = checkpoint {summary['medium_chunk']}, expert = checkpoint {summary['expert_chunk']})")
+    for tier, brief in summary["tiers"].items():
+        print(f"  {tier:14s} {brief['transitions']:>9d} transitions {brief['episodes']:>6d} episodes "
+              f"mean return {brief['returns']['mean']:.2f}")
+    return 0
+
+
+def add_collect_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register `jaxrl collect`."""
+    parser = subparsers.add_parser("collect", help="log a policy's experience as a dataset")
+    parser.add_argument("--env", required=True, help="environment name")
+    parser.add_argument("--policy", required=True, help="'random' or a run directory (its newest checkpoint)")
+    parser.add_argument("--steps", type=int, required=True, help="transitions to log")
+    parser.add_argument("--out", required=True, help="new dataset folder")
+    parser.add_argument("--num-envs", type=int, default=64, help="parallel environments")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed-index", type=int, default=0, help="which seed of a multi-seed run acts")
+    parser.add_argument("--random-return", type=float, help="reference return of a random policy")
+    parser.add_argument("--expert-return", type=float, help="reference return of an expert policy")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.set_defaults(func=collect_command)
+
+
 def add_dataset_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `dataset` and its sub-commands on the top-level `jaxrl` parser's subparsers."""
     parser = subparsers.add_parser("dataset", help="inspect, filter, import and export logged datasets")
@@ -124,4 +180,16 @@ def add_dataset_commands(subparsers: argparse._SubParsersAction) -> argparse.Arg
     writer.add_argument("--dataset-id", help="minari: dataset id, default <env>-v0")
     writer.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
     writer.set_defaults(func=export_command)
+
+    make = commands.add_parser("make", help="D4RL-style tiers (random, medium, expert, medium-replay, "
+                               "medium-expert) from a PPO run it trains, or one given")
+    make.add_argument("--env", required=True, help="environment name")
+    make.add_argument("--out", required=True, help="folder that receives one dataset folder per tier")
+    make.add_argument("--run", help="an existing PPO run directory (default: train one under --out/ppo_run)")
+    make.add_argument("--steps", type=int, default=100_000, help="transitions per tier")
+    make.add_argument("--num-envs", type=int, default=64, help="parallel environments while collecting")
+    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="PPO config overrides")
+    make.add_argument("--wandb", choices=["offline", "online", "disabled"], help="W&B mode of the PPO run")
+    make.set_defaults(func=make_command)
     return parser

@@ -12,7 +12,7 @@ import orbax.checkpoint as ocp
 class Checkpointer:
     """Saves `{"run_state": ..., "chunk": ...}` under `run_dir/checkpoints/<chunk>`, keeping the newest few."""
 
-    def __init__(self, directory: str | Path, max_to_keep: int = 2):
+    def __init__(self, directory: str | Path, max_to_keep: int | None = 2):  # None keeps every checkpoint
         options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True)
         self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options)
 
@@ -22,6 +22,9 @@ class Checkpointer:
 
     def latest_chunk(self) -> int | None:
         return self._manager.latest_step()
+
+    def all_chunks(self) -> list[int]:
+        return sorted(self._manager.all_steps())
 
     def restore(self, chunk: int, like: Any) -> Any:
         """Restore the run state saved at `chunk`, shaped like the pytree `like` (arrays or ShapeDtypeStructs)."""

@@ -44,12 +44,13 @@ def _eval_keys_at(eval_keys: jax.Array, chunk: int) -> jax.Array:
 
 
 def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, data: Any = None,
-        resume: bool = False, checkpoint_every: int = 1, progress: bool = True) -> tuple[Any, dict[str, Any]]:
+        resume: bool = False, checkpoint_every: int = 1, progress: bool = True,
+        keep_checkpoints: int | None = 2) -> tuple[Any, dict[str, Any]]:
     """Train all seeds to the end (from the newest checkpoint when `resume`); returns (state, summary)."""
     start = time.perf_counter()
     train_keys, eval_keys = seed_keys(seeds)
     state = jax.jit(jax.vmap(trainer.init))(train_keys)
-    checkpointer = Checkpointer(Path(run_dir) / "checkpoints")
+    checkpointer = Checkpointer(Path(run_dir) / "checkpoints", keep_checkpoints)
     first_chunk = 0
     if resume and checkpointer.latest_chunk() is not None:
         first_chunk = checkpointer.latest_chunk()

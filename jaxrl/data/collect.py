@@ -1,0 +1,111 @@
+"""Logging a policy's experience as a dataset: random policies, trained runs, and the collection itself."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import envs
+from jaxrl.infra.files import tree_sha256
+from jaxrl.train import Policy, run_policy
+from jaxrl.types import EnvSpec, Learner, Transition
+
+
+class Behavior(NamedTuple):
+    """A logging policy and what the metadata says about it."""
+
+    policy: Policy  # (obs [B, ...], key) -> (action, {"log_prob": [B]})
+    description: str
+    fingerprint: str | None
+
+
+def random_behavior(spec: EnvSpec) -> Behavior:
+    """Uniform actions: in [-1, 1]^d, or over the discrete choices; log-probs are exact."""
+
+    def policy(obs, key):
+        batch = obs.shape[0]
+        if spec.discrete:
+            action = jax.random.randint(key, (batch,), 0, spec.action_size, jnp.int32)
+            log_prob = -math.log(spec.action_size)
+        else:
+            action = jax.random.uniform(key, (batch, spec.action_size), jnp.float32, -1.0, 1.0)
+            log_prob = -spec.action_size * math.log(2.0)
+        return action, {"log_prob": jnp.full((batch,), log_prob, jnp.float32)}
+
+    return Behavior(policy, "uniform random", None)
+
+
+def random_learner(spec: EnvSpec) -> Learner:
+    """The uniform policy behind the learner interface, so the shared evaluator can score it."""
+    policy = random_behavior(spec).policy
+    return Learner(lambda key: (), lambda state, obs, key, deterministic: policy(obs, key), None)
+
+
+def learner_behavior(learner: Learner, agent_state: Any, description: str) -> Behavior:
+    """A trained agent's stochastic policy (log-probs from its `act`)."""
+    policy = lambda obs, key: learner.act(agent_state, obs, key, False)
+    return Behavior(policy, description, tree_sha256(agent_state))
+
+
+def collect(behavior: Behavior, env_name: str, num_steps: int, num_envs: int, seed: int,
+            episode_length: int | None = None) -> Transition:
+    """`num_steps` (rounded up to a multiple of `num_envs`) transitions, episodes stored contiguously.
+
+    Episodes still running when collection stops end without a terminal flag, like a time-out.
+    """
+    env = envs.make(env_name)
+    spec = envs.spec(env_name, env)
+    batched = envs.training_env(env, num_envs, episode_length or spec.episode_length)
+    length = -(-num_steps // num_envs)
+
+    @jax.jit
+    def gather(key):
+        reset_key, run_key = jax.random.split(key)
+        _, steps = run_policy(behavior.policy, batched, batched.reset(reset_key), run_key, length)
+        return steps
+
+    steps = jax.device_get(gather(jax.random.PRNGKey(seed)))
+    return to_transitions(steps, spec.discrete)
+
+
+def episode_ids(done: np.ndarray) -> np.ndarray:
+    """Ids [B, T] numbering the episodes of env 0 first, then env 1, ...; `done` is [B, T]."""
+    within = np.cumsum(done, axis=1) - done  # episodes finished before each step
+    per_env = done.sum(axis=1) + (done[:, -1] == 0)  # finished ones plus the one cut off at the end
+    offsets = np.concatenate([[0], np.cumsum(per_env)[:-1]])
+    return (within + offsets[:, None]).astype(np.int32)
+
+
+def to_transitions(steps: Any, discrete: bool) -> Transition:
+    """Time-major [T, B] steps to env-major rows, so each episode's rows are consecutive."""
+    env_major = lambda x: np.swapaxes(np.asarray(x), 0, 1).reshape(-1, *np.shape(x)[2:])
+    done = np.swapaxes(np.asarray(steps.done), 0, 1) > 0
+    action = env_major(steps.action).astype(np.int32 if discrete else np.float32)
+    return Transition(
+        obs=env_major(steps.obs).astype(np.float32),
+        action=action,
+        reward=env_major(steps.reward).astype(np.float32),
+        cost=env_major(steps.cost).astype(np.float32),
+        discount=env_major(steps.discount).astype(np.float32),
+        next_obs=env_major(steps.final_obs).astype(np.float32),
+        behavior_log_prob=env_major(steps.act_info["log_prob"]).astype(np.float32),
+        episode_id=episode_ids(done.astype(np.int64)).reshape(-1),
+    )
+
+
+def behavior_from_run(run_dir: Path, chunk: int | None = None, seed_index: int = 0) -> tuple[Behavior, dict]:
+    """The policy of seed `seed_index` of a run, at checkpoint `chunk` (default: the newest)."""
+    from jaxrl.policy import load_run
+
+    spec, experiment, agent_states, chunk = load_run(Path(run_dir), chunk=chunk)
+    if not 0 <= seed_index < len(spec.seeds):
+        raise ValueError(f"{run_dir}: seed index {seed_index} out of range (the run has {len(spec.seeds)} seeds)")
+    agent_state = jax.tree.map(lambda x: x[seed_index], agent_states)
+    description = f"{spec.agent} {Path(run_dir).name} seed {spec.seeds[seed_index]} checkpoint {chunk}"
+    info = {"run": str(Path(run_dir).absolute()), "chunk": chunk, "seed": spec.seeds[seed_index], "agent": spec.agent}
+    return learner_behavior(experiment.learner, agent_state, description), info
