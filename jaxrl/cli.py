@@ -65,10 +65,10 @@ def _execute(spec, run_dir: Path, args, resume: bool) -> int:
     from jaxrl.infra.logging import RunLogger, default_wandb_mode
     from jaxrl.infra.runner import run, write_summary
 
+    experiment = build(spec)  # first: a bad env or dataset fails before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         save_spec(run_dir, spec)
-    experiment = build(spec)
     from jaxrl.config import to_dict
 
     wandb_config = {"agent": spec.agent, "env": spec.env, **to_dict(spec.config)}

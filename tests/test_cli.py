@@ -75,10 +75,11 @@ def test_resume_after_kill_is_bit_exact(tmp_path):
     assert steps == sorted(steps) and len(steps) == len(set(steps)) == 31  # no record lost or repeated
 
 
-def test_unknown_env_lists_the_available_ones(capsys):
-    assert main(["train", "ppo", "--env", "pointmas", "--no-progress"]) == 2
+def test_unknown_env_lists_the_available_ones(capsys, tmp_path):
+    assert main(["train", "ppo", "--env", "pointmas", "--no-progress", "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "pointmas" in err and "pointmass" in err and "halfcheetah" in err
+    assert not (tmp_path / "r").exists()  # nothing written for a run that could not start
 
 
 def test_bad_config_key_is_named(capsys, tmp_path):
