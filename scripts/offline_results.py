@@ -1,0 +1,210 @@
+"""D4RL-style results of IQL, CQL and BC on our fast tasks: one command builds, trains, tabulates.
+
+For every env in ENVS it builds the five tiers with `jaxrl dataset make` (unless data/<env>/tiers.json
+exists), trains every agent on every tier with `jaxrl train ... --seeds 3` (skipping runs whose
+summary.json exists and resuming ones that were cut off), then writes the table of normalized scores
+(mean and std over seeds) into docs/results.md between the markers below, leaving the rest of the doc alone.
+
+Usage: .venv/bin/python scripts/offline_results.py [--lock /tmp/jaxrl-bench.lock] [--envs pendulum,pointmass]
+With --lock, every heavy command runs under `flock LOCK`, so it never overlaps another job holding the lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from jaxrl.data import storage  # noqa: E402
+from jaxrl.data.make import TIERS  # noqa: E402
+
+ENVS = ("pendulum", "pointmass")
+COST_ENVS = ("pointmass",)  # envs whose info["cost"] means something (pendulum's is always 0)
+AGENTS = ("iql", "cql", "bc")
+SEEDS = 3
+DATASET_STEPS = 100_000  # transitions per tier
+# PPO solves pointmass within a few default checkpoints (one per 8k steps), which left medium-replay a single
+# checkpoint's data; a checkpoint per PPO iteration (2048 steps) gives it the early policies D4RL's has.
+DATASET_OPTIONS = {"pointmass": ["--set", "eval_every=2048"]}
+JAXRL = ".venv/bin/jaxrl"
+DOC = ROOT / "docs" / "results.md"
+BEGIN, END = "<!-- offline-results:begin -->", "<!-- offline-results:end -->"
+
+
+def dataset_command(env: str) -> list[str]:
+    return [JAXRL, "dataset", "make", "--env", env, "--out", f"data/{env}", "--steps", str(DATASET_STEPS),
+            *DATASET_OPTIONS.get(env, [])]
+
+
+def run_dir(env: str, tier: str, agent: str) -> str:
+    return f"runs/offline/{env}/{tier}/{agent}"
+
+
+def train_command(env: str, tier: str, agent: str) -> list[str]:
+    return [JAXRL, "train", agent, "--dataset", f"data/{env}/{tier}", "--config", f"experiments/offline/{agent}.yaml",
+            "--seeds", str(SEEDS), "--run-dir", run_dir(env, tier, agent), "--wandb", "disabled", "--no-progress"]
+
+
+def resume_command(env: str, tier: str, agent: str) -> list[str]:
+    return [JAXRL, "resume", run_dir(env, tier, agent), "--wandb", "disabled", "--no-progress"]
+
+
+def execute(command: list[str], lock: str | None) -> float:
+    """Run `command` from the repository root (under `flock lock` when given); returns its wall seconds."""
+    full = ["flock", lock, *command] if lock else command
+    print("$", shlex.join(full), flush=True)
+    began = time.perf_counter()
+    subprocess.run(full, cwd=ROOT, check=True)
+    return time.perf_counter() - began
+
+
+def build_datasets(envs: list[str], lock: str | None) -> None:
+    for env in envs:
+        if not (ROOT / "data" / env / "tiers.json").is_file():
+            execute(dataset_command(env), lock)
+
+
+def train_all(envs: list[str], lock: str | None) -> None:
+    for env in envs:
+        for tier in TIERS:
+            for agent in AGENTS:
+                folder = ROOT / run_dir(env, tier, agent)
+                if (folder / "summary.json").is_file():
+                    continue
+                started = (folder / "config.yaml").is_file()
+                execute(resume_command(env, tier, agent) if started else train_command(env, tier, agent), lock)
+
+
+# ---------------------------------------------------------------------------------------------- tables
+
+
+def complete_episodes(directory: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """Returns and costs of the dataset's complete episodes, and how many were cut off by the end of collection.
+
+    An episode is complete when it terminated (discount 0 on its last row) or ran the env's full length;
+    the ones collection stopped in the middle would bias the mean, so they are left out.
+    """
+    transition, metadata = storage.load(directory)
+    import envs
+
+    length = envs.spec(metadata.env_name, envs.make(metadata.env_name)).episode_length
+    ids = np.asarray(transition.episode_id)
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], len(ids)]
+    complete = (np.asarray(transition.discount)[ends - 1] == 0) | (ends - starts == length)
+    returns = np.add.reduceat(np.asarray(transition.reward, np.float64), starts)
+    costs = np.add.reduceat(np.asarray(transition.cost, np.float64), starts)
+    return returns[complete], costs[complete], int((~complete).sum())
+
+
+def final_costs(folder: Path) -> list[float]:
+    """Per-seed eval cost of the last evaluation, from metrics.jsonl."""
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    last = max(record["step"] for record in records)
+    return [record["eval/cost"] for record in records if record["step"] == last]
+
+
+def mean_std(values: list[float]) -> str:
+    """`mean ± std` with the sample std over seeds (ddof=1)."""
+    array = np.asarray(values, dtype=float)
+    return f"{array.mean():.1f} ± {array.std(ddof=1):.1f}"
+
+
+def tables(envs: list[str]) -> str:
+    """Markdown of the score table, the cost table (envs with a cost signal) and the reference returns."""
+    score_rows, cost_rows, reference_rows, seconds = [], [], [], 0.0
+    for env in envs:
+        tiers = json.loads((ROOT / "data" / env / "tiers.json").read_text())
+        references = tiers["reference_returns"]
+        reference_rows.append(f"| {env} | {references['random']:.2f} | {references['expert']:.2f} | "
+                              f"{tiers['medium_chunk']} | {tiers['expert_chunk']} |")
+        for tier in TIERS:
+            directory = ROOT / "data" / env / tier
+            metadata = storage.load_metadata(directory)
+            returns, costs, cut = complete_episodes(directory)
+            behavior = (f"{metadata.normalized_score(float(returns.mean())):.1f} ({returns.size} ep)"
+                        if returns.size else f"n/a (0 complete of {cut} ep)")
+            scores, agent_costs = [], []
+            for agent in AGENTS:
+                folder = ROOT / run_dir(env, tier, agent)
+                summary = json.loads((folder / "summary.json").read_text())
+                seconds += summary["wall_seconds"]
+                scores.append(mean_std(summary["normalized_score_per_seed"]))
+                agent_costs.append(mean_std(final_costs(folder)))
+            score_rows.append(f"| {env} | {tier} | {behavior} | {' | '.join(scores)} |")
+            if env in COST_ENVS:
+                data_cost = f"{costs.mean():.2f}" if costs.size else "n/a"
+                cost_rows.append(f"| {env} | {tier} | {data_cost} | {' | '.join(agent_costs)} |")
+    header = " | ".join(agent.upper() for agent in AGENTS)
+    lines = [
+        f"Normalized score, 100 · (return − random) / (expert − random): mean ± std over {SEEDS} seeds (sample std),",
+        "each seed's score the mean return of its final evaluation. Behavior: the dataset's own mean episode",
+        "return (complete episodes only), normalized the same way.",
+        "",
+        f"| env | tier | behavior | {header} |",
+        "|---|---|---|" + "---|" * len(AGENTS),
+        *score_rows,
+        "",
+    ]
+    if cost_rows:
+        lines += ["Episode cost (steps inside a hazard) of the final evaluation, mean ± std over seeds; data: the",
+                  "dataset's mean episode cost.", "",
+                  f"| env | tier | data | {header} |", "|---|---|---|" + "---|" * len(AGENTS), *cost_rows, ""]
+    lines += ["Reference returns (random: uniform policy; expert: best PPO checkpoint's evaluation) and the PPO",
+              "checkpoints picked as the medium and expert policies:", "",
+              "| env | random | expert | medium checkpoint | expert checkpoint |", "|---|---|---|---|---|",
+              *reference_rows, "",
+              f"Training wall time, all {len(envs) * len(TIERS) * len(AGENTS)} runs (compile and evaluation "
+              f"included): {seconds / 60:.1f} min.", ""]
+    return "\n".join(lines)
+
+
+def commands_block(envs: list[str], lock: str | None) -> str:
+    prefix = f"flock {lock} " if lock else ""
+    lines = [shlex.join(dataset_command(env)) for env in envs]
+    lines += [shlex.join(train_command(env, tier, agent)) for env in envs for tier in TIERS for agent in AGENTS]
+    return ("Every command, as run (each under `" + prefix.strip() + "`)" if lock else "Every command, as run") + \
+        ":\n\n```bash\n" + "\n".join(lines) + "\n```\n"
+
+
+def write_doc(body: str) -> None:
+    """Replace what lies between the markers in docs/results.md (append the markers if they are missing)."""
+    block = f"{BEGIN}\n{body}{END}"
+    text = DOC.read_text() if DOC.is_file() else "# Results\n\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lock", help="run each heavy command under `flock LOCK`")
+    parser.add_argument("--envs", default=",".join(ENVS), help="comma-separated envs")
+    parser.add_argument("--no-doc", action="store_true", help="print the table but leave docs/results.md alone")
+    args = parser.parse_args()
+    envs = args.envs.split(",")
+    build_datasets(envs, args.lock)
+    train_all(envs, args.lock)
+    body = tables(envs) + "\n" + commands_block(envs, args.lock)
+    print(body)
+    if not args.no_doc:
+        write_doc(body)
+        print(f"wrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
