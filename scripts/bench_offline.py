@@ -5,12 +5,17 @@ with batch 256 and 2x256 networks everywhere:
 
   * the limit: dense matmul throughput at the networks' shapes (GFLOP/s), and each agent's FLOPs per
     update from XLA's cost_analysis() of one jitted update, so limit = GFLOP/s / GFLOP per update;
-  * d3rlpy's IQL, CQL and BC (PyTorch CPU; optional, see docs/benchmarks.md), steady-state updates/s;
+  * d3rlpy's IQL, CQL and BC (PyTorch CPU, optional: see docs/benchmarks.md), steady-state updates/s,
+    in a child process (PyTorch having run in this process slowed our JAX updates by a third);
   * ours through `make_offline_trainer`'s `run_chunk` (a jitted lax.scan of sample + update), jitted as
-    the runner jits it, with one seed and with several seeds vmapped.
+    jaxrl/infra/runner.py jits it, with one seed and with several seeds vmapped.
 
-Usage: python scripts/bench_offline.py [--agents iql,cql,bc] [--seeds 8] [--skip-d3rlpy]
-Run timings alone on the machine (e.g. under `flock /tmp/jaxrl-bench.lock`): the numbers are wall-clock.
+Every rate is the best of many short timed calls spread over `--window` seconds: on shared (virtual)
+machines the speed of the whole machine changes from second to second, and the best call is the one
+least disturbed. The median is kept in the JSON output.
+
+Usage: python scripts/bench_offline.py [--agents iql,cql,bc] [--seeds 8] [--skip-d3rlpy] [--json out.json]
+Run it alone on the machine (e.g. under `flock /tmp/jaxrl-bench.lock`): the numbers are wall-clock.
 """
 
 from __future__ import annotations
@@ -41,12 +46,9 @@ BATCH_SIZE = 256
 HIDDEN_SIZES = (256, 256)
 CQL_SAMPLED_ACTIONS = 10
 EPISODE_LENGTH = 1000
-# Updates per scanned chunk (one seed); chosen so a chunk takes a few seconds at the expected speed.
-DEFAULT_CHUNK = {"iql": 1000, "cql": 100, "bc": 4000}
-D3RLPY_UPDATES = {"iql": 300, "cql": 60, "bc": 1000}
-
-
-# ---------------------------------------------------------------------------------------------- data
+# Updates per timed call (one seed), about a third of a second each at the speeds measured on 2 cores.
+UPDATES_PER_CALL = {"iql": 200, "cql": 10, "bc": 600}
+D3RLPY_UPDATES_PER_CALL = {"iql": 40, "cql": 6, "bc": 100}
 
 
 def synthetic_dataset(size: int, seed: int) -> tuple[Transition, np.ndarray]:
@@ -66,9 +68,10 @@ def synthetic_dataset(size: int, seed: int) -> tuple[Transition, np.ndarray]:
     ), last_step
 
 
-def agent_config(name: str, chunk: int):
-    """The agent's default config at the benchmark's shapes; `chunk` updates per scanned chunk."""
-    overrides = {"batch_size": BATCH_SIZE, "hidden_sizes": HIDDEN_SIZES, "eval_every": chunk, "num_updates": 10**6}
+def agent_config(name: str, updates_per_chunk: int):
+    """The agent's default config at the benchmark's shapes."""
+    overrides = {"batch_size": BATCH_SIZE, "hidden_sizes": HIDDEN_SIZES, "eval_every": updates_per_chunk,
+                 "num_updates": 10**6}
     if name == "cql":
         overrides["num_sampled_actions"] = CQL_SAMPLED_ACTIONS
     return get(name).Config(**overrides)
@@ -78,10 +81,7 @@ def agent_config(name: str, chunk: int):
 
 
 def cpu_seconds() -> tuple[float, float] | None:
-    """Busy CPU-seconds so far of the whole machine and of this process (with its finished children).
-
-    None where /proc/stat is missing (not Linux).
-    """
+    """Busy CPU-seconds so far of the whole machine and of this process; None without /proc/stat."""
     try:
         fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
     except OSError:
@@ -89,26 +89,26 @@ def cpu_seconds() -> tuple[float, float] | None:
     user, nice, system, idle, iowait, irq, softirq, steal = fields
     machine = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
     times = os.times()
-    return machine, times.user + times.system + times.children_user + times.children_system
+    return machine, times.user + times.system
 
 
-def median_rate(run: Callable[[], None], work: float, repeats: int) -> tuple[float, dict]:
-    """`work` units per second of `run()`, median over `repeats` timed calls (after one untimed call).
+def best_rate(run: Callable[[], None], work: float, window: float, min_calls: int = 5) -> dict:
+    """`work` units per second of `run()`: best and median of timed calls made for `window` seconds.
 
-    Also reports how many cores other processes kept busy meanwhile: anything well above 0 spoils the timing.
+    One untimed call first (compilation, caches). `other_cores_busy` is how many cores other processes
+    kept busy meanwhile: anything well above 0 means the timing was shared with them.
     """
     run()
-    seconds = []
+    seconds: list[float] = []
     before = cpu_seconds()
-    for _ in range(repeats):
+    while sum(seconds) < window or len(seconds) < min_calls:
         start = time.perf_counter()
         run()
         seconds.append(time.perf_counter() - start)
     after = cpu_seconds()
-    other = None
-    if before and after:
-        other = ((after[0] - before[0]) - (after[1] - before[1])) / sum(seconds)
-    return work / statistics.median(seconds), {"seconds": seconds, "other_cores_busy": other}
+    other = None if not (before and after) else ((after[0] - before[0]) - (after[1] - before[1])) / sum(seconds)
+    return {"best": work / min(seconds), "median": work / statistics.median(seconds), "calls": len(seconds),
+            "other_cores_busy": other}
 
 
 def flops_of(compiled) -> float:
@@ -121,7 +121,7 @@ def flops_of(compiled) -> float:
 # ---------------------------------------------------------------------------------------- the limit
 
 
-def matmul_throughput(rows: int, width: int, steps: int, repeats: int) -> dict[str, float]:
+def matmul_throughput(rows: int, width: int, steps: int, window: float) -> dict:
     """GFLOP/s of the three matmuls of a dense layer's forward and backward, rows x width x width each.
 
     A jitted scan of `steps` iterations of y = x W, dW = xᵀ y, x ← y Wᵀ, with W orthogonal so values
@@ -143,9 +143,8 @@ def matmul_throughput(rows: int, width: int, steps: int, repeats: int) -> dict[s
 
     args = (x, jnp.zeros((width, width)))
     compiled = chain.lower(*args).compile()
-    flops = 3 * 2 * rows * width * width * steps
-    rate, timing = median_rate(lambda: jax.block_until_ready(compiled(*args)), flops, repeats)
-    return {"rows": rows, "width": width, "gflops": rate / 1e9, "xla_flops_per_step": flops_of(compiled) / steps,
+    timing = best_rate(lambda: jax.block_until_ready(compiled(*args)), 3 * 2 * rows * width * width * steps, window)
+    return {"rows": rows, "width": width, "gflops": timing["best"] / 1e9, "gflops_median": timing["median"] / 1e9,
             "other_cores_busy": timing["other_cores_busy"]}
 
 
@@ -160,37 +159,40 @@ def update_flops(name: str, spec: EnvSpec, data: Transition) -> float:
 # -------------------------------------------------------------------------------------------- ours
 
 
-def ours(name: str, spec: EnvSpec, dataset: Dataset, seeds: int, chunk: int, repeats: int) -> dict[str, float]:
-    """Total updates/s (over all seeds) of `run_chunk`, jitted plainly for one seed, vmapped as the runner does."""
-    learner = get(name).make_learner(agent_config(name, chunk), spec)
-    trainer = make_offline_trainer(learner, None, agent_config(name, chunk), max_eval_steps=1)  # never evaluated
+def ours(name: str, spec: EnvSpec, dataset: Dataset, seeds: int, updates: int, window: float) -> dict:
+    """Total updates/s (over all seeds) of `run_chunk` with `updates` per seed per call.
+
+    One seed is jitted plainly; several are vmapped and their state donated, as the runner does.
+    """
+    config = agent_config(name, updates)
+    trainer = make_offline_trainer(get(name).make_learner(config, spec), None, config, max_eval_steps=1)  # no eval
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     if seeds == 1:
-        state = [jax.jit(trainer.init)(keys[0])]
+        state = jax.jit(trainer.init)(keys[0])
         run_chunk = jax.jit(trainer.run_chunk, donate_argnums=0)
     else:
-        # Not jax.vmap(trainer.init): on 2 CPU cores its batched QRs (orthogonal init) deadlock XLA's thread
-        # pool from 4 seeds on (jax 0.10.2); lax.map builds the same per-seed states one after another.
-        state = [jax.jit(lambda keys: jax.lax.map(trainer.init, keys))(keys)]
+        # Not jax.vmap(trainer.init), as the runner does: on 2 CPU cores its batched QRs (orthogonal init)
+        # deadlock XLA's thread pool from 4 seeds on (IQL, CQL; jax 0.10.2). lax.map builds the same states.
+        state = jax.jit(lambda keys: jax.lax.map(trainer.init, keys))(keys)
         run_chunk = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None)), donate_argnums=0)
-
     start = time.perf_counter()
-    run_chunk = run_chunk.lower(state[0], dataset).compile()
+    run_chunk = run_chunk.lower(state, dataset).compile()
     compile_seconds = time.perf_counter() - start
+    holder = [state]
 
     def run():
-        state[0], metrics = run_chunk(state[0], dataset)
-        jax.block_until_ready((state[0], metrics))
+        holder[0], metrics = run_chunk(holder[0], dataset)
+        jax.block_until_ready((holder[0], metrics))
 
-    rate, timing = median_rate(run, seeds * chunk, repeats)
-    return {"updates_per_s": rate, "chunk": chunk, "compile_seconds": compile_seconds, **timing}
+    return {**best_rate(run, seeds * updates, window), "updates_per_call": seeds * updates,
+            "compile_seconds": compile_seconds}
 
 
 # ------------------------------------------------------------------------------------------ d3rlpy
 
 
 def d3rlpy_config(name: str):
-    """d3rlpy's config at our shapes: batch 256, 2x256 encoders (its default), twin critics, 10 CQL samples."""
+    """d3rlpy's config at our shapes: batch 256, 2x256 encoders, twin critics, 10 sampled actions for CQL."""
     import d3rlpy
 
     encoder = d3rlpy.models.VectorEncoderFactory(hidden_units=list(HIDDEN_SIZES))
@@ -205,11 +207,13 @@ def d3rlpy_config(name: str):
             batch_size=BATCH_SIZE, n_critics=2, n_action_samples=CQL_SAMPLED_ACTIONS, alpha_learning_rate=0.0,
             actor_encoder_factory=encoder, critic_encoder_factory=encoder,
         )
-    return d3rlpy.algos.BCConfig(batch_size=BATCH_SIZE, learning_rate=3e-4, encoder_factory=encoder)
+    # Deterministic tanh policy regressed with MSE, as ours.
+    return d3rlpy.algos.BCConfig(batch_size=BATCH_SIZE, learning_rate=3e-4, policy_type="deterministic",
+                                 encoder_factory=encoder)
 
 
-def d3rlpy_rates(name: str, data: Transition, last_step: np.ndarray, updates: int, repeats: int) -> dict[str, float]:
-    """Steady-state updates/s of d3rlpy: `fit`'s loop (sample a batch, update) and `update` on ready batches."""
+def d3rlpy_rates(name: str, data: Transition, last_step: np.ndarray, window: float) -> dict:
+    """d3rlpy's updates/s: its `fit` loop (sample a batch, update) and `update` alone on ready batches."""
     import d3rlpy
 
     dataset = d3rlpy.dataset.MDPDataset(
@@ -218,8 +222,9 @@ def d3rlpy_rates(name: str, data: Transition, last_step: np.ndarray, updates: in
     )
     algo = d3rlpy_config(name).create(device="cpu:0")
     algo.build_with_dataset(dataset)
+    updates = D3RLPY_UPDATES_PER_CALL[name]
 
-    def fit_loop():
+    def fit_loop():  # what fit() does per step, without its logging
         for _ in range(updates):
             algo.update(dataset.sample_transition_batch(BATCH_SIZE))
 
@@ -229,10 +234,33 @@ def d3rlpy_rates(name: str, data: Transition, last_step: np.ndarray, updates: in
         for step in range(updates):
             algo.update(batches[step % len(batches)])
 
-    fit_rate, fit_timing = median_rate(fit_loop, updates, repeats)
-    update_rate, update_timing = median_rate(update_loop, updates, repeats)
-    return {"fit_updates_per_s": fit_rate, "update_only_per_s": update_rate,
-            "other_cores_busy": max(fit_timing["other_cores_busy"] or 0.0, update_timing["other_cores_busy"] or 0.0)}
+    return {"fit": best_rate(fit_loop, updates, window), "update": best_rate(update_loop, updates, window)}
+
+
+def d3rlpy_worker(args: argparse.Namespace) -> None:
+    """Measure d3rlpy for every agent and print the results as one JSON line (run in a child process)."""
+    data, last_step = synthetic_dataset(args.dataset_size, seed=0)
+    results = {}
+    for name in args.agents:
+        results[name] = d3rlpy_rates(name, data, last_step, args.window)
+        print(f"[{name}] d3rlpy fit {results[name]['fit']['best']:.0f}/s{noise(results[name]['fit'])}, "
+              f"update alone {results[name]['update']['best']:.0f}/s{noise(results[name]['update'])}",
+              file=sys.stderr, flush=True)  # stdout carries the JSON
+    print(json.dumps(results))
+
+
+def measure_d3rlpy(args: argparse.Namespace) -> tuple[dict | None, str | None]:
+    """d3rlpy's rates per agent from a child process, or None and why not."""
+    try:
+        import d3rlpy  # noqa: F401
+    except Exception as error:  # ImportError, or a broken torch install
+        return None, f"d3rlpy does not import: {type(error).__name__}: {error}"
+    command = [sys.executable, __file__, "--d3rlpy-worker", "--agents", ",".join(args.agents),
+               "--dataset-size", str(args.dataset_size), "--window", str(args.window)]
+    child = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    if child.returncode != 0:
+        return None, f"the d3rlpy child process failed with exit code {child.returncode} (its stderr is above)"
+    return json.loads(child.stdout.strip().splitlines()[-1]), None
 
 
 # -------------------------------------------------------------------------------------------- main
@@ -243,50 +271,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--agents", default=",".join(OFFLINE), help="comma-separated subset of iql,cql,bc")
     parser.add_argument("--dataset-size", type=int, default=1_000_000, help="synthetic transitions")
     parser.add_argument("--seeds", type=int, default=8, help="seeds vmapped in the multi-seed measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions; the median is reported")
-    parser.add_argument("--chunk-scale", type=float, default=1.0, help="scale the updates per timed chunk")
+    parser.add_argument("--window", type=float, default=20.0, help="seconds of timed calls per measurement")
     parser.add_argument("--skip-d3rlpy", action="store_true", help="do not measure d3rlpy (optional extra)")
     parser.add_argument("--json", type=Path, help="also write all measurements to this file")
     parser.add_argument("--d3rlpy-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     agents = [name.strip() for name in args.agents.split(",") if name.strip()]
-    unknown = [name for name in agents if name not in OFFLINE]
-    if unknown or not agents:
+    if not agents or any(name not in OFFLINE for name in agents):
         parser.error(f"--agents must be a comma-separated subset of {','.join(OFFLINE)}, got {args.agents!r}")
-    if args.dataset_size < BATCH_SIZE or args.seeds < 2 or args.repeats < 1 or args.chunk_scale <= 0:
-        parser.error("need --dataset-size >= 256, --seeds >= 2, --repeats >= 1 and --chunk-scale > 0")
+    if args.dataset_size < BATCH_SIZE:
+        parser.error(f"--dataset-size must be at least the batch size {BATCH_SIZE}, got {args.dataset_size}")
+    if args.seeds < 2:
+        parser.error(f"--seeds must be >= 2 (one seed is always measured), got {args.seeds}")
+    if args.window <= 0:
+        parser.error(f"--window must be > 0 seconds, got {args.window}")
     args.agents = agents
     return args
-
-
-def d3rlpy_worker(args: argparse.Namespace) -> None:
-    """Measure d3rlpy for every agent and print the results as one JSON line (run in a child process)."""
-    data, last_step = synthetic_dataset(args.dataset_size, seed=0)
-    results = {}
-    for name in args.agents:
-        updates = max(1, round(D3RLPY_UPDATES[name] * args.chunk_scale))
-        results[name] = d3rlpy_rates(name, data, last_step, updates, args.repeats)
-        print(f"[{name}] d3rlpy {json.dumps(results[name])}", file=sys.stderr, flush=True)  # stdout: JSON
-    print(json.dumps(results))
-
-
-def measure_d3rlpy(args: argparse.Namespace) -> tuple[dict | None, str | None]:
-    """d3rlpy's rates per agent, or None and why not.
-
-    d3rlpy runs in a child process: once PyTorch has run in a process, our JAX updates in the same process
-    were measured 35% slower (BC, 2041 -> 1355 updates/s), which would flatter neither side honestly.
-    """
-    try:
-        import d3rlpy  # noqa: F401
-    except Exception as error:  # ImportError, or a broken torch install
-        return None, f"d3rlpy does not import: {type(error).__name__}: {error}"
-    command = [sys.executable, __file__, "--d3rlpy-worker", "--agents", ",".join(args.agents),
-               "--dataset-size", str(args.dataset_size), "--repeats", str(args.repeats),
-               "--chunk-scale", str(args.chunk_scale)]
-    child = subprocess.run(command, stdout=subprocess.PIPE, text=True)
-    if child.returncode != 0:
-        return None, f"the d3rlpy child process failed with exit code {child.returncode} (its stderr is above)"
-    return json.loads(child.stdout.strip().splitlines()[-1]), None
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -297,15 +297,16 @@ def main(argv: list[str] | None = None) -> dict:
     load = os.getloadavg()
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} cpus, "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
-    results: dict = {"load_before": load, "dataset_size": args.dataset_size, "seeds": args.seeds, "agents": {}}
+    results: dict = {"load_before": load, "dataset_size": args.dataset_size, "seeds": args.seeds,
+                     "window": args.window, "agents": {}}
 
     d3rlpy_results, skip_reason = (None, "--skip-d3rlpy") if args.skip_d3rlpy else measure_d3rlpy(args)
     if skip_reason:
         print(f"d3rlpy not measured ({skip_reason})", flush=True)
 
-    matmul = matmul_throughput(BATCH_SIZE, HIDDEN_SIZES[0], steps=200, repeats=5)
+    matmul = matmul_throughput(BATCH_SIZE, HIDDEN_SIZES[0], steps=100, window=args.window)
     cql_rows = BATCH_SIZE * (1 + 3 * CQL_SAMPLED_ACTIONS)
-    matmul_cql = matmul_throughput(cql_rows, HIDDEN_SIZES[0], steps=10, repeats=5)
+    matmul_cql = matmul_throughput(cql_rows, HIDDEN_SIZES[0], steps=4, window=args.window / 2)
     results["matmul"] = [matmul, matmul_cql]
     print(f"dense matmul {BATCH_SIZE}x256x256: {matmul['gflops']:.0f} GFLOP/s{noise(matmul)} "
           f"({cql_rows}x256x256, CQL's critic rows: {matmul_cql['gflops']:.0f} GFLOP/s)", flush=True)
@@ -315,18 +316,17 @@ def main(argv: list[str] | None = None) -> dict:
     dataset = Dataset.from_numpy(data)
     spec = EnvSpec("halfcheetah-synthetic", OBS_SIZE, ACTION_SIZE, False, EPISODE_LENGTH)
     for name in args.agents:
-        chunk = max(1, round(DEFAULT_CHUNK[name] * args.chunk_scale))
         flops = update_flops(name, spec, data)
         row = {"gflop_per_update": flops / 1e9, "limit_per_s": peak / flops}
         print(f"[{name}] {flops / 1e9:.3f} GFLOP/update -> limit {row['limit_per_s']:.0f} updates/s", flush=True)
         if d3rlpy_results:
             row["d3rlpy"] = d3rlpy_results[name]
-        row["ours_1"] = ours(name, spec, dataset, 1, chunk, args.repeats)
-        print(f"[{name}] ours 1 seed {row['ours_1']['updates_per_s']:.0f}/s{noise(row['ours_1'])}", flush=True)
-        # The vmapped chunk does `seeds` times the work per call; fewer scan steps keep its duration similar.
-        multi_chunk = max(1, chunk // args.seeds)
-        row["ours_n"] = ours(name, spec, dataset, args.seeds, multi_chunk, args.repeats)
-        print(f"[{name}] ours {args.seeds} seeds {row['ours_n']['updates_per_s']:.0f}/s in total{noise(row['ours_n'])}",
+        updates = UPDATES_PER_CALL[name]
+        row["ours_1"] = ours(name, spec, dataset, 1, updates, args.window)
+        print(f"[{name}] ours 1 seed {row['ours_1']['best']:.0f}/s{noise(row['ours_1'])}", flush=True)
+        # Vmapped calls do `seeds` times the work per update; fewer updates keep each call as short.
+        row["ours_n"] = ours(name, spec, dataset, args.seeds, max(1, updates // args.seeds), args.window)
+        print(f"[{name}] ours {args.seeds} seeds {row['ours_n']['best']:.0f}/s in total{noise(row['ours_n'])}",
               flush=True)
         results["agents"][name] = row
 
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> dict:
 def noise(timing: dict) -> str:
     """A note when other processes used the CPU during a measurement."""
     other = timing.get("other_cores_busy")
-    return f" (other processes kept {other:.2f} of the cores busy)" if other is not None and other > 0.05 else ""
+    return f" (other processes kept {other:.2f} cores busy)" if other is not None and other > 0.05 else ""
 
 
 def ratio(value: float, reference: float | None) -> str:
@@ -354,8 +354,9 @@ def print_table(results: dict, seeds: int) -> None:
     print("\n| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for name, row in results["agents"].items():
-        one, many, limit = row["ours_1"]["updates_per_s"], row["ours_n"]["updates_per_s"], row["limit_per_s"]
-        fit, update = row.get("d3rlpy", {}).get("fit_updates_per_s"), row.get("d3rlpy", {}).get("update_only_per_s")
+        one, many, limit = row["ours_1"]["best"], row["ours_n"]["best"], row["limit_per_s"]
+        d3rlpy = row.get("d3rlpy")
+        fit, update = (d3rlpy["fit"]["best"], d3rlpy["update"]["best"]) if d3rlpy else (None, None)
         cells = (
             name, f"{row['gflop_per_update']:.3f}", f"{limit:.0f}",
             f"{fit:.0f}" if fit else "-", f"{update:.0f}" if update else "-",
@@ -365,9 +366,10 @@ def print_table(results: dict, seeds: int) -> None:
         print("| " + " | ".join(cells) + " |")
     matmul = results["matmul"][0]
     shape = f"{matmul['rows']}x{matmul['width']}x{matmul['width']}"
-    print(f"\nlimit = {matmul['gflops']:.0f} GFLOP/s (dense {shape} matmuls) "
-          "/ XLA's FLOPs of one update. d3rlpy fit: its fit loop (sample a batch, update); update: update() alone on "
-          f"ready batches. {seeds} seeds: total updates/s of {seeds} vmapped seeds.")
+    print(f"\nlimit = {matmul['gflops']:.0f} GFLOP/s (dense {shape} matmuls) / XLA's FLOPs of one update. "
+          "d3rlpy fit: its fit loop (sample a batch, update); update: update() alone on ready batches. "
+          f"{seeds} seeds: total updates/s of {seeds} vmapped seeds. Every rate: best call in a "
+          f"{results['window']:.0f} s window.")
 
 
 if __name__ == "__main__":
