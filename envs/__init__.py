@@ -8,11 +8,22 @@ time limit, not the env, ended the episode), "episode_return", "episode_length" 
 """
 
 from envs.registry import UnknownEnvError, make, names, spec
-from envs.wrappers import ActionRepeat, AutoReset, EpisodeStats, TimeLimit, Vmap, ZeroCost, eval_env, training_env
+from envs.wrappers import (
+    ActionRepeat,
+    AutoReset,
+    EpisodeStats,
+    TimeLimit,
+    Vmap,
+    VmapAutoReset,
+    ZeroCost,
+    eval_env,
+    training_env,
+)
 
 __all__ = [
     "ActionRepeat",
     "AutoReset",
+    "VmapAutoReset",
     "EpisodeStats",
     "TimeLimit",
     "UnknownEnvError",

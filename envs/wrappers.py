@@ -69,7 +69,9 @@ class TimeLimit(Wrapper):
 
     def step(self, state: State, action: jax.Array) -> State:
         steps = jnp.where(state.done > 0, 0, state.info["steps"]) + 1
-        state = self.env.step(state, action)
+        # Brax envs that never terminate (halfcheetah, reacher, ...) leave `done` as they received it: a done=1
+        # carried into the next episode would end every one of its steps. The inner env starts at done=0.
+        state = self.env.step(state.replace(done=jnp.zeros_like(state.done)), action)
         at_limit = steps >= self.episode_length
         truncation = jnp.where(at_limit, 1.0 - state.done, 0.0).astype(jnp.float32)
         done = jnp.where(at_limit, 1.0, state.done).astype(jnp.float32)
@@ -108,7 +110,8 @@ class AutoReset(Wrapper):
     and `info["final_obs"]` holds the observation the step produced, before any reset (the `next_obs` a
     logged transition needs).
     The reset key is carried in `info["reset_key"]` and split every step. The reset is computed on every
-    step and selected with jnp.where, so it works under vmap; its price is one `reset` per step.
+    step and selected with jnp.where, so it works under vmap; its price is one `reset` per step, which
+    `VmapAutoReset` (what `training_env` uses) avoids on steps where no env of the batch finished.
     Environments must keep all their dynamic state in `pipeline_state` (and `obs`).
     """
 
@@ -120,14 +123,16 @@ class AutoReset(Wrapper):
     def step(self, state: State, action: jax.Array) -> State:
         key, reset_key = jax.random.split(state.info["reset_key"])
         state = self.env.step(state, action)
-        fresh = self.env.reset(reset_key)
-        done = state.done > 0
-        select = lambda new, old: jnp.where(done, new, old)
-        return state.replace(
-            pipeline_state=jax.tree.map(select, fresh.pipeline_state, state.pipeline_state),
-            obs=jax.tree.map(select, fresh.obs, state.obs),
-            info={**state.info, "reset_key": key, "final_obs": state.obs},
-        )
+        restarted = restart_where_done(state, self.env.reset(reset_key))
+        return restarted.replace(info={**state.info, "reset_key": key, "final_obs": state.obs})
+
+
+def restart_where_done(state: State, fresh: State) -> State:
+    """`state` with the pipeline state and obs of `fresh` if it is done (one env: `done` is a scalar)."""
+    done = state.done > 0
+    select = lambda new, old: jnp.where(done, new, old)
+    return state.replace(pipeline_state=jax.tree.map(select, fresh.pipeline_state, state.pipeline_state),
+                         obs=jax.tree.map(select, fresh.obs, state.obs))
 
 
 class Vmap(Wrapper):
@@ -146,6 +151,30 @@ class Vmap(Wrapper):
         return jax.vmap(self.env.step)(state, action)
 
 
+class VmapAutoReset(Vmap):
+    """`Vmap(AutoReset(env), num_envs)`, step for step the same states, with the fresh resets computed only
+    on steps where at least one of the envs finished.
+
+    The per-env AutoReset pays for a reset on every step, which for Brax physics costs about as much as
+    the step itself; most steps of locomotion tasks end no episode. Under an outer vmap (seeds) the
+    `lax.cond` turns into a select and every step pays for the reset again, as with AutoReset.
+    """
+
+    def __init__(self, env: Env, num_envs: int):
+        super().__init__(AutoReset(env), num_envs)
+
+    def step(self, state: State, action: jax.Array) -> State:
+        inner = self.env.env  # the env under AutoReset
+        keys = jax.vmap(jax.random.split)(state.info["reset_key"])  # [N, 2, key]: next reset_key, this reset
+        stepped = jax.vmap(inner.step)(state, action)
+
+        def restart(stepped: State) -> State:
+            return jax.vmap(restart_where_done)(stepped, jax.vmap(inner.reset)(keys[:, 1]))
+
+        restarted = jax.lax.cond(jnp.any(stepped.done > 0), restart, lambda stepped: stepped, stepped)
+        return restarted.replace(info={**stepped.info, "reset_key": keys[:, 0], "final_obs": stepped.obs})
+
+
 def _episodic(env: Env, episode_length: int, action_repeat: int) -> Env:
     """ActionRepeat -> TimeLimit -> EpisodeStats; `episode_length` counts env steps, as in Brax."""
     if action_repeat > 1:
@@ -156,7 +185,7 @@ def _episodic(env: Env, episode_length: int, action_repeat: int) -> Env:
 
 def training_env(env: Env, num_envs: int, episode_length: int, action_repeat: int = 1) -> Env:
     """Batched env for collecting experience: time limit, episode statistics and auto-reset."""
-    return Vmap(AutoReset(_episodic(env, episode_length, action_repeat)), num_envs)
+    return VmapAutoReset(_episodic(env, episode_length, action_repeat), num_envs)
 
 
 def eval_env(env: Env, num_envs: int, episode_length: int, action_repeat: int = 1) -> Env:

@@ -19,6 +19,10 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--config", help="YAML file of config keys")
     parser.add_argument("--set", nargs="+", metavar="KEY=VALUE", default=[], help="override config keys")
     parser.add_argument("--seeds", type=int, default=1, help="number of seeds trained at once (vmapped)")
+    parser.add_argument("--seed-batch", type=int, default=None, metavar="N",
+                        help="vmap N seeds at a time, the groups one after another in the same program "
+                             "(default: all seeds at once; on a CPU, where one seed of a large update such as "
+                             "CQL's already fills the cores, 1 is faster)")
     parser.add_argument("--run-dir", help="output folder (default: runs/<agent>-<env>-<time>)")
     _add_run_options(parser)
     parser.set_defaults(func=_train)
@@ -40,6 +44,8 @@ def _train(args) -> int:
     module = agents.get(args.agent)
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.seed_batch is not None and args.seed_batch < 1:
+        raise ConfigError(f"--seed-batch must be at least 1, got {args.seed_batch}")
     config = resolve_config(module.Config, args.config, args.set)
     env_name, dataset = args.env, args.dataset
     if args.agent in agents.ONLINE:
@@ -51,7 +57,8 @@ def _train(args) -> int:
         from jaxrl.data import storage
 
         env_name = storage.load_metadata(dataset).env_name
-    spec = RunSpec(args.agent, env_name, tuple(range(config.seed, config.seed + args.seeds)), config, dataset)
+    spec = RunSpec(args.agent, env_name, tuple(range(config.seed, config.seed + args.seeds)), config, dataset,
+                   args.seed_batch)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or f"runs/{args.agent}-{env_name.replace('/', '_')}-{stamp}")
     if (run_dir / "config.yaml").exists():
@@ -75,7 +82,8 @@ def _execute(spec, run_dir: Path, args, resume: bool) -> int:
     logger = RunLogger(run_dir, run_dir.name, list(spec.seeds), wandb_config, args.wandb or default_wandb_mode())
     try:
         _, summary = run(experiment.trainer, list(spec.seeds), run_dir, logger, experiment.data, resume=resume,
-                         checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+                         checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
+                         seed_batch=spec.seed_batch)
     finally:
         logger.close()
     summary = {"agent": spec.agent, "env": spec.env, **summary}

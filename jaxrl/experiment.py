@@ -23,6 +23,7 @@ class RunSpec:
     seeds: tuple[int, ...]
     config: Any  # the agent's Config
     dataset: str | None = None  # offline agents: the dataset folder
+    seed_batch: int | None = None  # seeds trained together (vmapped), groups one after another; None: all at once
 
 
 class Experiment(NamedTuple):
@@ -68,7 +69,7 @@ def build(spec: RunSpec, eval_episodes: int | None = None) -> Experiment:
 def save_spec(run_dir: Path, spec: RunSpec) -> None:
     """Write the fully resolved `config.yaml` that `jaxrl resume` and `jaxrl evaluate` rebuild the run from."""
     document = {"agent": spec.agent, "env": spec.env, "dataset": spec.dataset, "seeds": list(spec.seeds),
-                "config": to_dict(spec.config)}
+                "seed_batch": spec.seed_batch, "config": to_dict(spec.config)}
     atomic_write_text(Path(run_dir) / "config.yaml", yaml.safe_dump(document, sort_keys=False))
 
 
@@ -82,7 +83,8 @@ def load_spec(run_dir: Path) -> RunSpec:
         raise ConfigError(f"{path}: missing field(s) {', '.join(sorted(missing))}")
     module = agents.get(document["agent"])
     config = build_config(module.Config, document["config"], source=str(path))
-    return RunSpec(document["agent"], document["env"], tuple(document["seeds"]), config, document.get("dataset"))
+    return RunSpec(document["agent"], document["env"], tuple(document["seeds"]), config, document.get("dataset"),
+                   document.get("seed_batch"))
 
 
 def normalized_scores(summary: dict[str, Any], metadata: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ summary.json exists and resuming ones that were cut off), then writes the table 
 (mean and std over seeds) into docs/results.md between the markers below, leaving the rest of the doc alone.
 
 Usage: .venv/bin/python scripts/offline_results.py [--lock /tmp/jaxrl-bench.lock] [--envs pendulum,pointmass]
+       .venv/bin/python scripts/offline_results.py --envs halfcheetah,hopper   # about 2 hours on 2 CPU cores
 With --lock, every heavy command runs under `flock LOCK`, so it never overlaps another job holding the lock.
 """
 
@@ -27,14 +28,23 @@ sys.path.insert(0, str(ROOT))
 from jaxrl.data import storage  # noqa: E402
 from jaxrl.data.make import TIERS  # noqa: E402
 
-ENVS = ("pendulum", "pointmass")
+ENVS = ("pendulum", "pointmass")  # the default; Brax locomotion (halfcheetah, hopper) by --envs
 COST_ENVS = ("pointmass",)  # envs whose info["cost"] means something (pendulum's is always 0)
 AGENTS = ("iql", "cql", "bc")
 SEEDS = 3
 DATASET_STEPS = 100_000  # transitions per tier
 # PPO solves pointmass within a few default checkpoints (one per 8k steps), which left medium-replay a single
 # checkpoint's data; a checkpoint per PPO iteration (2048 steps) gives it the early policies D4RL's has.
-DATASET_OPTIONS = {"pointmass": ["--set", "eval_every=2048"]}
+# Brax locomotion steps at a few thousand steps/s on 2 CPU cores (halfcheetah ~5k, hopper ~16k with zero
+# actions): its expert is what about a quarter of an hour of PPO reaches, with 35-40 checkpoints to pick from.
+DATASET_OPTIONS = {"pointmass": ["--set", "eval_every=2048"],
+                   "halfcheetah": ["--set", "total_steps=3500000", "eval_every=102400"],
+                   "hopper": ["--set", "total_steps=8000000", "eval_every=204800"]}
+# The Brax envs are trained on the three tiers D4RL's locomotion results report, and evaluated on fewer
+# episodes: a 1000-step Brax episode costs as much as 5 pendulum episodes, and its return varies less.
+ENV_TIERS = {"halfcheetah": ("medium", "medium-replay", "medium-expert"),
+             "hopper": ("medium", "medium-replay", "medium-expert")}
+TRAIN_OPTIONS = {"halfcheetah": ["--set", "eval_episodes=10"], "hopper": ["--set", "eval_episodes=10"]}
 JAXRL = ".venv/bin/jaxrl"
 DOC = ROOT / "docs" / "results.md"
 BEGIN, END = "<!-- offline-results:begin -->", "<!-- offline-results:end -->"
@@ -51,7 +61,12 @@ def run_dir(env: str, tier: str, agent: str) -> str:
 
 def train_command(env: str, tier: str, agent: str) -> list[str]:
     return [JAXRL, "train", agent, "--dataset", f"data/{env}/{tier}", "--config", f"experiments/offline/{agent}.yaml",
-            "--seeds", str(SEEDS), "--run-dir", run_dir(env, tier, agent), "--wandb", "disabled", "--no-progress"]
+            "--seeds", str(SEEDS), "--run-dir", run_dir(env, tier, agent), "--wandb", "disabled", "--no-progress",
+            *TRAIN_OPTIONS.get(env, [])]
+
+
+def tiers_of(env: str) -> tuple[str, ...]:
+    return ENV_TIERS.get(env, TIERS)
 
 
 def resume_command(env: str, tier: str, agent: str) -> list[str]:
@@ -75,7 +90,7 @@ def build_datasets(envs: list[str], lock: str | None) -> None:
 
 def train_all(envs: list[str], lock: str | None) -> None:
     for env in envs:
-        for tier in TIERS:
+        for tier in tiers_of(env):
             for agent in AGENTS:
                 folder = ROOT / run_dir(env, tier, agent)
                 if (folder / "summary.json").is_file():
@@ -85,6 +100,12 @@ def train_all(envs: list[str], lock: str | None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- tables
+
+
+def complete(env: str) -> bool:
+    """Whether the datasets and every run of `env` are finished."""
+    return (ROOT / "data" / env / "tiers.json").is_file() and all(
+        (ROOT / run_dir(env, tier, agent) / "summary.json").is_file() for tier in tiers_of(env) for agent in AGENTS)
 
 
 def complete_episodes(directory: Path) -> tuple[np.ndarray, np.ndarray, int]:
@@ -125,9 +146,11 @@ def tables(envs: list[str]) -> str:
     for env in envs:
         tiers = json.loads((ROOT / "data" / env / "tiers.json").read_text())
         references = tiers["reference_returns"]
+        ppo = json.loads((ROOT / "data" / env / "ppo_run" / "summary.json").read_text())
         reference_rows.append(f"| {env} | {references['random']:.2f} | {references['expert']:.2f} | "
-                              f"{tiers['medium_chunk']} | {tiers['expert_chunk']} |")
-        for tier in TIERS:
+                              f"{tiers['medium_chunk']} | {tiers['expert_chunk']} | {ppo['env_steps']:,} | "
+                              f"{ppo['wall_seconds'] / 60:.1f} |")
+        for tier in tiers_of(env):
             directory = ROOT / "data" / env / tier
             metadata = storage.load_metadata(directory)
             returns, costs, cut = complete_episodes(directory)
@@ -161,17 +184,19 @@ def tables(envs: list[str]) -> str:
                   f"| env | tier | data | {header} |", "|---|---|---|" + "---|" * len(AGENTS), *cost_rows, ""]
     lines += ["Reference returns (random: uniform policy; expert: best PPO checkpoint's evaluation) and the PPO",
               "checkpoints picked as the medium and expert policies:", "",
-              "| env | random | expert | medium checkpoint | expert checkpoint |", "|---|---|---|---|---|",
+              "| env | random | expert | medium checkpoint | expert checkpoint | PPO env steps | PPO minutes |",
+              "|---|---|---|---|---|---|---|",
               *reference_rows, "",
-              f"Training wall time, all {len(envs) * len(TIERS) * len(AGENTS)} runs (compile and evaluation "
-              f"included): {seconds / 60:.1f} min.", ""]
+              f"Training wall time, all {sum(len(tiers_of(env)) for env in envs) * len(AGENTS)} runs (compile and "
+              f"evaluation included): {seconds / 60:.1f} min.", ""]
     return "\n".join(lines)
 
 
 def commands_block(envs: list[str], lock: str | None) -> str:
     prefix = f"flock {lock} " if lock else ""
     lines = [shlex.join(dataset_command(env)) for env in envs]
-    lines += [shlex.join(train_command(env, tier, agent)) for env in envs for tier in TIERS for agent in AGENTS]
+    lines += [shlex.join(train_command(env, tier, agent)) for env in envs for tier in tiers_of(env)
+              for agent in AGENTS]
     return ("Every command, as run (each under `" + prefix.strip() + "`)" if lock else "Every command, as run") + \
         ":\n\n```bash\n" + "\n".join(lines) + "\n```\n"
 
@@ -198,6 +223,8 @@ def main() -> int:
     envs = args.envs.split(",")
     build_datasets(envs, args.lock)
     train_all(envs, args.lock)
+    # The doc keeps every env whose results are complete, not only the ones this invocation ran.
+    envs = [env for env in dict.fromkeys([*ENVS, *ENV_TIERS, *envs]) if env in envs or complete(env)]
     body = tables(envs) + "\n" + commands_block(envs, args.lock)
     print(body)
     if not args.no_doc:

@@ -89,6 +89,13 @@ def test_bad_config_key_is_named(capsys, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("flag", ["--seeds", "--seed-batch"])
+def test_seed_counts_below_one_are_refused(capsys, tmp_path, flag):
+    assert main(["train", "ppo", "--env", "pointmass", flag, "0", "--run-dir", str(tmp_path / "r")]) == 2
+    assert f"{flag} must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_unknown_agent_and_missing_dataset_are_explained(capsys):
     assert main(["train", "sac", "--env", "pointmass"]) == 2
     assert "available: ppo" in capsys.readouterr().err

@@ -29,9 +29,17 @@ def seed_keys(seeds: list[int]) -> tuple[jax.Array, jax.Array]:
     return split[:, 0], split[:, 1]
 
 
-def compile_programs(trainer: Trainer, state: Any, eval_keys: jax.Array, data: Any):
+def over_seeds(run_chunk, seed_batch: int | None = None):
+    """`run_chunk` over the leading (seed) axis of the state: all seeds vmapped at once, or `seed_batch` at a
+    time with the groups one after another (`lax.map`), in the same program either way."""
+    if seed_batch is None:
+        return jax.vmap(run_chunk, in_axes=(0, None))
+    return lambda state, data: jax.lax.map(lambda one: run_chunk(one, data), state, batch_size=seed_batch)
+
+
+def compile_programs(trainer: Trainer, state: Any, eval_keys: jax.Array, data: Any, seed_batch: int | None = None):
     """AOT-compile the chunk and the evaluation at once (XLA compiles them on separate threads)."""
-    chunk_fn = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None)), donate_argnums=0)
+    chunk_fn = jax.jit(over_seeds(trainer.run_chunk, seed_batch), donate_argnums=0)
     eval_fn = jax.jit(jax.vmap(trainer.evaluate))
     with ThreadPoolExecutor(2) as pool:
         chunk = pool.submit(lambda: chunk_fn.lower(state, data).compile())
@@ -45,7 +53,7 @@ def _eval_keys_at(eval_keys: jax.Array, chunk: int) -> jax.Array:
 
 def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, data: Any = None,
         resume: bool = False, checkpoint_every: int = 1, progress: bool = True,
-        keep_checkpoints: int | None = 2) -> tuple[Any, dict[str, Any]]:
+        keep_checkpoints: int | None = 2, seed_batch: int | None = None) -> tuple[Any, dict[str, Any]]:
     """Train all seeds to the end (from the newest checkpoint when `resume`); returns (state, summary)."""
     start = time.perf_counter()
     train_keys, eval_keys = seed_keys(seeds)
@@ -57,7 +65,7 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
         state = checkpointer.restore(first_chunk, state)
         logger.drop_after(first_chunk * trainer.chunk_size)
     compile_start = time.perf_counter()
-    run_chunk, evaluate = compile_programs(trainer, state, eval_keys, data)
+    run_chunk, evaluate = compile_programs(trainer, state, eval_keys, data, seed_batch)
     compile_seconds = time.perf_counter() - compile_start
 
     timings = {"train": 0.0, "eval": 0.0}

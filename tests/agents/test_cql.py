@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -63,6 +65,26 @@ def test_critic_loss_is_td_error_plus_weighted_penalty(nets, config, state, batc
     np.testing.assert_allclose(metrics["td_loss"], expected_td, rtol=1e-5)
     # Both critics are equal, so the loss adds cql_alpha times twice the (shared) penalty.
     np.testing.assert_allclose(loss, expected_td + 10.0 * 2 * metrics["cql_penalty"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("chunks", [2, 8, 32])
+def test_critic_scored_in_slices_matches_scoring_all_rows_at_once(nets, config, state, batch, chunks):
+    actions = jax.random.uniform(jax.random.key(3), (5,) + batch.action.shape, minval=-1.0, maxval=1.0)
+    whole = cql.q_on_actions(nets, state.critic.params, batch.obs, actions, 1)
+    sliced = jax.jit(cql.q_on_actions, static_argnums=(0, 4))(nets, state.critic.params, batch.obs, actions, chunks)
+    assert whole.shape == sliced.shape == (2, 5, batch.obs.shape[0])
+    np.testing.assert_allclose(sliced, whole, rtol=1e-5, atol=1e-6)
+    # ... and so is the loss and its gradient, whatever the slicing (a count that does not divide the batch
+    # falls back to the largest one that does).
+    losses = {}
+    for count in (1, chunks, 7):
+        sliced_config = dataclasses.replace(config, critic_chunks=count)
+        losses[count] = jax.value_and_grad(cql.critic_loss, has_aux=True)(
+            state.critic.params, state.critic.params, state.policy.params, jnp.ones(()), batch, jax.random.key(1),
+            nets=nets, config=sliced_config)
+    for count in (chunks, 7):
+        np.testing.assert_allclose(losses[count][0][0], losses[1][0][0], rtol=1e-5)
+        chex.assert_trees_all_close(losses[count][1], losses[1][1], rtol=1e-4, atol=1e-6)
 
 
 def test_policy_loss_is_entropy_regularised_negative_min_q(nets, config, state, batch, constant):
@@ -127,6 +149,7 @@ def test_same_key_gives_same_update(contract):
         ("critic_lr", 0.0),
         ("target_action_gap", float("nan")),
         ("eval_every", 0),
+        ("critic_chunks", 0),
     ],
 )
 def test_bad_config_value_raises_naming_the_key(key, value):

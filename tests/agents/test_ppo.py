@@ -79,6 +79,14 @@ def test_vmapped_seeds_match_separate_runs():
     chex.assert_trees_all_close(second_seed, jax.tree.map(lambda x: x[0], alone.agent.params), atol=1e-5, rtol=1e-5)
 
 
+def test_seeds_in_groups_match_seeds_all_at_once():
+    overrides = _config("pointmass", total_steps=4096, eval_every=4096, num_envs=16)
+    together, _, _ = train("ppo", "pointmass", seeds=(3, 4, 5), **overrides)
+    grouped, summary, _ = train("ppo", "pointmass", seeds=(3, 4, 5), seed_batch=2, **overrides)  # groups of 2 and 1
+    chex.assert_trees_all_close(grouped.agent.params, together.agent.params, atol=1e-5, rtol=1e-5)
+    assert len(summary["eval_return_per_seed"]) == 3
+
+
 def test_same_seed_same_fingerprint_and_other_seed_differs():
     overrides = _config("pointmass", total_steps=4096, eval_every=4096, num_envs=16)
     _, first, _ = train("ppo", "pointmass", seeds=(0,), **overrides)

@@ -7,7 +7,7 @@ import numpy as np
 from brax.envs.base import Env, State
 
 import envs
-from envs.wrappers import ActionRepeat, AutoReset, EpisodeStats, TimeLimit, Vmap
+from envs.wrappers import ActionRepeat, AutoReset, EpisodeStats, TimeLimit, Vmap, VmapAutoReset
 
 
 class CountingEnv(Env):
@@ -38,6 +38,14 @@ class CountingEnv(Env):
     @property
     def backend(self):
         return "test"
+
+
+class NeverDoneEnv(CountingEnv):
+    """Like Brax's halfcheetah: its step never writes `done`, so it returns the done it received."""
+
+    def step(self, state, action):
+        obs = state.pipeline_state.at[0].add(1.0)
+        return state.replace(pipeline_state=obs, obs=obs, reward=obs[0])
 
 
 def _rollout(env, actions, key=0):
@@ -149,3 +157,35 @@ def test_eval_env_does_not_reset_after_done():
     for _ in range(3):
         state = env.step(state, jnp.zeros(2))
     np.testing.assert_array_equal(state.obs[:, 0], [3, 3])  # kept stepping the same episode
+
+
+def test_episodes_of_an_env_that_never_sets_done_end_only_at_the_time_limit():
+    env = envs.training_env(NeverDoneEnv(), num_envs=2, episode_length=3)
+    state = env.reset(jax.random.PRNGKey(0))
+    done, truncation = [], []
+    for _ in range(9):
+        state = env.step(state, jnp.zeros(2))
+        done.append(state.done.tolist())
+        truncation.append(state.info["truncation"].tolist())
+    assert done == [[0, 0], [0, 0], [1, 1]] * 3  # not done on every step after the first truncation
+    assert truncation == done  # each end is a truncation, never a termination
+
+
+def test_vmap_auto_reset_steps_exactly_like_vmapped_auto_reset():
+    num_envs = 8
+    inner = EpisodeStats(TimeLimit(envs.make("pointmass"), 30))
+    batched, reference = VmapAutoReset(inner, num_envs), Vmap(AutoReset(inner), num_envs)
+
+    @jax.jit
+    def rollout(key):
+        def step(states, key):
+            action = jax.random.uniform(key, (num_envs, 2), minval=-1.0, maxval=1.0)
+            states = tuple(env.step(state, action) for env, state in zip((batched, reference), states, strict=True))
+            return states, states
+
+        states = (batched.reset(key), reference.reset(key))
+        return jax.lax.scan(step, states, jax.random.split(key, 100))[1]
+
+    ours, theirs = rollout(jax.random.PRNGKey(1))
+    assert float(theirs.done.sum()) > num_envs  # episodes ended (terminated and truncated) along the way
+    chex.assert_trees_all_equal(ours, theirs)
