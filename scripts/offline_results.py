@@ -3,7 +3,8 @@
 For every env in ENVS it builds the five tiers with `jaxrl dataset make` (unless data/<env>/tiers.json
 exists), trains every agent on every tier with `jaxrl train ... --seeds 3` (skipping runs whose
 summary.json exists and resuming ones that were cut off), then writes the table of normalized scores
-(mean and std over seeds) into docs/results.md between the markers below, leaving the rest of the doc alone.
+(mean and std over seeds) into docs/results.md between its group's markers (`markers`: one block for the
+fast tasks, one for Brax locomotion), leaving the rest of the doc alone.
 
 Usage: .venv/bin/python scripts/offline_results.py [--lock /tmp/jaxrl-bench.lock] [--envs pendulum,pointmass]
        .venv/bin/python scripts/offline_results.py --envs halfcheetah,hopper   # about 2 hours on 2 CPU cores
@@ -47,7 +48,16 @@ ENV_TIERS = {"halfcheetah": ("medium", "medium-replay", "medium-expert"),
 TRAIN_OPTIONS = {"halfcheetah": ["--set", "eval_episodes=10"], "hopper": ["--set", "eval_episodes=10"]}
 JAXRL = ".venv/bin/jaxrl"
 DOC = ROOT / "docs" / "results.md"
-BEGIN, END = "<!-- offline-results:begin -->", "<!-- offline-results:end -->"
+
+
+def markers(group: str) -> tuple[str, str]:
+    """The comments that delimit one group's block in docs/results.md."""
+    return f"<!-- offline-results:{group}:begin -->", f"<!-- offline-results:{group}:end -->"
+
+
+def group_of(env: str) -> str:
+    """Each group of envs has its own block in the doc, so tabulating one group leaves the others' alone."""
+    return "fast" if env in ENVS else "brax"
 
 
 def dataset_command(env: str) -> list[str]:
@@ -201,13 +211,14 @@ def commands_block(envs: list[str], lock: str | None) -> str:
         ":\n\n```bash\n" + "\n".join(lines) + "\n```\n"
 
 
-def write_doc(body: str) -> None:
-    """Replace what lies between the markers in docs/results.md (append the markers if they are missing)."""
-    block = f"{BEGIN}\n{body}{END}"
+def write_doc(group: str, body: str) -> None:
+    """Replace what lies between the group's markers in docs/results.md (append them if they are missing)."""
+    begin, end = markers(group)
+    block = f"{begin}\n{body}{end}"
     text = DOC.read_text() if DOC.is_file() else "# Results\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)
@@ -223,13 +234,15 @@ def main() -> int:
     envs = args.envs.split(",")
     build_datasets(envs, args.lock)
     train_all(envs, args.lock)
-    # The doc keeps every env whose results are complete, not only the ones this invocation ran.
-    envs = [env for env in dict.fromkeys([*ENVS, *ENV_TIERS, *envs]) if env in envs or complete(env)]
-    body = tables(envs) + "\n" + commands_block(envs, args.lock)
-    print(body)
-    if not args.no_doc:
-        write_doc(body)
-        print(f"wrote {DOC.relative_to(ROOT)}")
+    # A group's block keeps every env of the group whose results are complete, not only the ones run now.
+    for group in dict.fromkeys(group_of(env) for env in envs):
+        members = [env for env in dict.fromkeys([*ENVS, *ENV_TIERS, *envs])
+                   if group_of(env) == group and (env in envs or complete(env))]
+        body = tables(members) + "\n" + commands_block(members, args.lock)
+        print(body)
+        if not args.no_doc:
+            write_doc(group, body)
+            print(f"wrote the {group} block of {DOC.relative_to(ROOT)}")
     return 0
 
 
