@@ -1,0 +1,34 @@
+"""scripts/offline_results.py rewrites only its group's block of docs/results.md."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "offline_results.py"
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("offline_results", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "DOC", tmp_path / "results.md")
+    return module
+
+
+def test_each_group_of_envs_has_its_own_block(results):
+    assert results.group_of("pendulum") == results.group_of("pointmass") == "fast"
+    assert results.group_of("halfcheetah") == results.group_of("hopper") == "brax"
+    results.DOC.write_text("# Results\n\nintro\n")
+    results.write_doc("fast", "fast table v1\n")
+    results.write_doc("brax", "brax table v1\n")
+    results.DOC.write_text(results.DOC.read_text() + "\nclosing prose\n")
+    results.write_doc("brax", "brax table v2\n")  # replaces the brax block only
+    text = results.DOC.read_text()
+    fast_begin, fast_end = results.markers("fast")
+    brax_begin, brax_end = results.markers("brax")
+    assert f"{fast_begin}\nfast table v1\n{fast_end}" in text
+    assert f"{brax_begin}\nbrax table v2\n{brax_end}" in text
+    assert "brax table v1" not in text
+    assert text.startswith("# Results\n\nintro\n") and text.endswith("closing prose\n")
