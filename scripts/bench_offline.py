@@ -182,7 +182,7 @@ def ours(name: str, spec: EnvSpec, dataset: Dataset, seeds: int, updates: int, w
         state = jax.jit(trainer.init)(keys[0])
         run_chunk = jax.jit(trainer.run_chunk, donate_argnums=0)
     else:
-        # Not jax.vmap(trainer.init), as the runner does: on 2 CPU cores its batched QRs (orthogonal init)
+        # As the runner does, not jax.vmap(trainer.init): on 2 CPU cores its batched QRs (orthogonal init)
         # deadlock XLA's thread pool from 4 seeds on (IQL, CQL; jax 0.10.2). lax.map builds the same states.
         state = jax.jit(lambda keys: jax.lax.map(trainer.init, keys))(keys)
         run_chunk = jax.jit(over_seeds(trainer.run_chunk, seed_batch), donate_argnums=0)
