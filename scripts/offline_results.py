@@ -7,7 +7,8 @@ summary.json exists and resuming ones that were cut off), then writes the table 
 fast tasks, one for Brax locomotion), leaving the rest of the doc alone.
 
 Usage: .venv/bin/python scripts/offline_results.py [--lock /tmp/jaxrl-bench.lock] [--envs pendulum,pointmass]
-       .venv/bin/python scripts/offline_results.py --envs halfcheetah,hopper   # about 2 hours on 2 CPU cores
+       .venv/bin/python scripts/offline_results.py --envs halfcheetah,hopper   # about an hour on 2 CPU cores
+       .venv/bin/python scripts/offline_results.py --envs halfcheetah,hopper --tiers medium-expert --updates 100000
 With --lock, every heavy command runs under `flock LOCK`, so it never overlaps another job holding the lock.
 """
 
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,9 +47,24 @@ DATASET_OPTIONS = {"pointmass": ["--set", "eval_every=2048"],
 # episodes: a 1000-step Brax episode costs as much as 5 pendulum episodes, and its return varies less.
 ENV_TIERS = {"halfcheetah": ("medium", "medium-replay", "medium-expert"),
              "hopper": ("medium", "medium-replay", "medium-expert")}
-TRAIN_OPTIONS = {"halfcheetah": ["--set", "eval_episodes=10"], "hopper": ["--set", "eval_episodes=10"]}
+TRAIN_SETS = {"halfcheetah": ["eval_episodes=10"], "hopper": ["eval_episodes=10"]}  # --set key=value per env
 JAXRL = ".venv/bin/jaxrl"
 DOC = ROOT / "docs" / "results.md"
+
+
+class Variant(NamedTuple):
+    """The study as configured (the default), or a variant with `updates` per agent (evaluated halfway and at
+    the end) on `tiers` only, whose runs live in runs/offline-<name>/ and whose table is a block of its own."""
+
+    updates: int | None = None
+    tiers: tuple[str, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        return "" if self.updates is None else f"{self.updates // 1000}k"
+
+
+STANDARD = Variant()
 
 
 def markers(group: str) -> tuple[str, str]:
@@ -65,22 +82,25 @@ def dataset_command(env: str) -> list[str]:
             *DATASET_OPTIONS.get(env, [])]
 
 
-def run_dir(env: str, tier: str, agent: str) -> str:
-    return f"runs/offline/{env}/{tier}/{agent}"
+def run_dir(env: str, tier: str, agent: str, variant: Variant = STANDARD) -> str:
+    return f"runs/offline{'-' + variant.name if variant.name else ''}/{env}/{tier}/{agent}"
 
 
-def train_command(env: str, tier: str, agent: str) -> list[str]:
+def train_command(env: str, tier: str, agent: str, variant: Variant = STANDARD) -> list[str]:
+    sets = TRAIN_SETS.get(env, [])
+    if variant.updates is not None:
+        sets = [*sets, f"num_updates={variant.updates}", f"eval_every={variant.updates // 2}"]
     return [JAXRL, "train", agent, "--dataset", f"data/{env}/{tier}", "--config", f"experiments/offline/{agent}.yaml",
-            "--seeds", str(SEEDS), "--run-dir", run_dir(env, tier, agent), "--wandb", "disabled", "--no-progress",
-            *TRAIN_OPTIONS.get(env, [])]
+            "--seeds", str(SEEDS), "--run-dir", run_dir(env, tier, agent, variant), "--wandb", "disabled",
+            "--no-progress", *(["--set", *sets] if sets else [])]
 
 
-def tiers_of(env: str) -> tuple[str, ...]:
-    return ENV_TIERS.get(env, TIERS)
+def tiers_of(env: str, variant: Variant = STANDARD) -> tuple[str, ...]:
+    return variant.tiers or ENV_TIERS.get(env, TIERS)
 
 
-def resume_command(env: str, tier: str, agent: str) -> list[str]:
-    return [JAXRL, "resume", run_dir(env, tier, agent), "--wandb", "disabled", "--no-progress"]
+def resume_command(env: str, tier: str, agent: str, variant: Variant = STANDARD) -> list[str]:
+    return [JAXRL, "resume", run_dir(env, tier, agent, variant), "--wandb", "disabled", "--no-progress"]
 
 
 def execute(command: list[str], lock: str | None) -> float:
@@ -98,24 +118,26 @@ def build_datasets(envs: list[str], lock: str | None) -> None:
             execute(dataset_command(env), lock)
 
 
-def train_all(envs: list[str], lock: str | None) -> None:
+def train_all(envs: list[str], lock: str | None, variant: Variant = STANDARD) -> None:
     for env in envs:
-        for tier in tiers_of(env):
+        for tier in tiers_of(env, variant):
             for agent in AGENTS:
-                folder = ROOT / run_dir(env, tier, agent)
+                folder = ROOT / run_dir(env, tier, agent, variant)
                 if (folder / "summary.json").is_file():
                     continue
                 started = (folder / "config.yaml").is_file()
-                execute(resume_command(env, tier, agent) if started else train_command(env, tier, agent), lock)
+                command = resume_command if started else train_command
+                execute(command(env, tier, agent, variant), lock)
 
 
 # ---------------------------------------------------------------------------------------------- tables
 
 
-def complete(env: str) -> bool:
+def complete(env: str, variant: Variant = STANDARD) -> bool:
     """Whether the datasets and every run of `env` are finished."""
     return (ROOT / "data" / env / "tiers.json").is_file() and all(
-        (ROOT / run_dir(env, tier, agent) / "summary.json").is_file() for tier in tiers_of(env) for agent in AGENTS)
+        (ROOT / run_dir(env, tier, agent, variant) / "summary.json").is_file()
+        for tier in tiers_of(env, variant) for agent in AGENTS)
 
 
 def complete_episodes(directory: Path) -> tuple[np.ndarray, np.ndarray, int]:
@@ -150,7 +172,7 @@ def mean_std(values: list[float]) -> str:
     return f"{array.mean():.1f} ± {array.std(ddof=1):.1f}"
 
 
-def tables(envs: list[str]) -> str:
+def tables(envs: list[str], variant: Variant = STANDARD) -> str:
     """Markdown of the score table, the cost table (envs with a cost signal) and the reference returns."""
     score_rows, cost_rows, reference_rows, seconds = [], [], [], 0.0
     for env in envs:
@@ -160,7 +182,7 @@ def tables(envs: list[str]) -> str:
         reference_rows.append(f"| {env} | {references['random']:.2f} | {references['expert']:.2f} | "
                               f"{tiers['medium_chunk']} | {tiers['expert_chunk']} | {ppo['env_steps']:,} | "
                               f"{ppo['wall_seconds'] / 60:.1f} |")
-        for tier in tiers_of(env):
+        for tier in tiers_of(env, variant):
             directory = ROOT / "data" / env / tier
             metadata = storage.load_metadata(directory)
             returns, costs, cut = complete_episodes(directory)
@@ -168,7 +190,7 @@ def tables(envs: list[str]) -> str:
                         if returns.size else f"n/a (0 complete of {cut} ep)")
             scores, agent_costs = [], []
             for agent in AGENTS:
-                folder = ROOT / run_dir(env, tier, agent)
+                folder = ROOT / run_dir(env, tier, agent, variant)
                 summary = json.loads((folder / "summary.json").read_text())
                 seconds += summary["wall_seconds"]
                 scores.append(mean_std(summary["normalized_score_per_seed"]))
@@ -178,6 +200,7 @@ def tables(envs: list[str]) -> str:
                 data_cost = f"{costs.mean():.2f}" if costs.size else "n/a"
                 cost_rows.append(f"| {env} | {tier} | {data_cost} | {' | '.join(agent_costs)} |")
     header = " | ".join(agent.upper() for agent in AGENTS)
+    runs = sum(len(tiers_of(env, variant)) for env in envs) * len(AGENTS)
     lines = [
         f"Normalized score, 100 · (return − random) / (expert − random): mean ± std over {SEEDS} seeds (sample std),",
         "each seed's score the mean return of its final evaluation. Behavior: the dataset's own mean episode",
@@ -197,15 +220,14 @@ def tables(envs: list[str]) -> str:
               "| env | random | expert | medium checkpoint | expert checkpoint | PPO env steps | PPO minutes |",
               "|---|---|---|---|---|---|---|",
               *reference_rows, "",
-              f"Training wall time, all {sum(len(tiers_of(env)) for env in envs) * len(AGENTS)} runs (compile and "
-              f"evaluation included): {seconds / 60:.1f} min.", ""]
+              f"Training wall time, all {runs} runs (compile and evaluation included): {seconds / 60:.1f} min.", ""]
     return "\n".join(lines)
 
 
-def commands_block(envs: list[str], lock: str | None) -> str:
+def commands_block(envs: list[str], lock: str | None, variant: Variant = STANDARD) -> str:
     prefix = f"flock {lock} " if lock else ""
     lines = [shlex.join(dataset_command(env)) for env in envs]
-    lines += [shlex.join(train_command(env, tier, agent)) for env in envs for tier in tiers_of(env)
+    lines += [shlex.join(train_command(env, tier, agent, variant)) for env in envs for tier in tiers_of(env, variant)
               for agent in AGENTS]
     return ("Every command, as run (each under `" + prefix.strip() + "`)" if lock else "Every command, as run") + \
         ":\n\n```bash\n" + "\n".join(lines) + "\n```\n"
@@ -229,17 +251,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lock", help="run each heavy command under `flock LOCK`")
     parser.add_argument("--envs", default=",".join(ENVS), help="comma-separated envs")
+    parser.add_argument("--updates", type=int, help="a variant: this many updates for every agent (own runs and table)")
+    parser.add_argument("--tiers", help="with --updates: comma-separated tiers (default: every tier of each env)")
     parser.add_argument("--no-doc", action="store_true", help="print the table but leave docs/results.md alone")
     args = parser.parse_args()
+    if args.tiers and args.updates is None:
+        parser.error("--tiers is for a variant: give --updates too")
     envs = args.envs.split(",")
+    variant = Variant(args.updates, tuple(args.tiers.split(",")) if args.tiers else None)
     build_datasets(envs, args.lock)
-    train_all(envs, args.lock)
+    train_all(envs, args.lock, variant)
     # A group's block keeps every env of the group whose results are complete, not only the ones run now.
     for group in dict.fromkeys(group_of(env) for env in envs):
         members = [env for env in dict.fromkeys([*ENVS, *ENV_TIERS, *envs])
-                   if group_of(env) == group and (env in envs or complete(env))]
-        body = tables(members) + "\n" + commands_block(members, args.lock)
+                   if group_of(env) == group and (env in envs or complete(env, variant))]
+        body = tables(members, variant) + "\n" + commands_block(members, args.lock, variant)
         print(body)
+        group = f"{group}-{variant.name}" if variant.name else group
         if not args.no_doc:
             write_doc(group, body)
             print(f"wrote the {group} block of {DOC.relative_to(ROOT)}")
