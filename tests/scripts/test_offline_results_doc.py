@@ -32,3 +32,14 @@ def test_each_group_of_envs_has_its_own_block(results):
     assert f"{brax_begin}\nbrax table v2\n{brax_end}" in text
     assert "brax table v1" not in text
     assert text.startswith("# Results\n\nintro\n") and text.endswith("closing prose\n")
+
+
+def test_a_longer_training_variant_has_its_own_runs_and_settings(results):
+    variant = results.Variant(100_000, ("medium-expert",))
+    command = results.train_command("hopper", "medium-expert", "cql", variant)
+    assert command[command.index("--run-dir") + 1] == "runs/offline-100k/hopper/medium-expert/cql"
+    assert command[command.index("--set") + 1:] == ["eval_episodes=10", "num_updates=100000", "eval_every=50000"]
+    assert results.tiers_of("hopper", variant) == ("medium-expert",)
+    standard = results.train_command("pendulum", "medium", "iql")
+    assert "--set" not in standard and standard[standard.index("--run-dir") + 1] == "runs/offline/pendulum/medium/iql"
+    assert results.tiers_of("pendulum") == results.TIERS
