@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,20 @@ def save_tier(out: Path, tier: str, data: Transition, env_name: str, spec: Any, 
     return metadata
 
 
+def replay_policies(returns: dict[int, float], medium_chunk: int) -> list[int]:
+    """The checkpoints whose experience makes medium-replay: every one up to the medium policy.
+
+    Warns when that is the medium policy alone (PPO passed a third of the expert's return by its first
+    checkpoint): medium-replay is then a second sample of medium, not a replay of earlier policies.
+    """
+    chunks = sorted(chunk for chunk in returns if chunk <= medium_chunk)
+    if len(chunks) == 1:
+        warnings.warn(f"medium-replay holds one checkpoint ({chunks[0]}), the medium policy itself: PPO passed a "
+                      "third of the expert's return by its first checkpoint. To replay earlier policies, "
+                      "checkpoint more often (e.g. --set eval_every=<fewer env steps>).", stacklevel=2)
+    return chunks
+
+
 def make_tiers(env_name: str, out: Path, run_dir: Path | None, steps: int, num_envs: int, seed: int,
                ppo_overrides: list[str], wandb_mode: str = "disabled", eval_episodes: int = 100) -> dict[str, Any]:
     """Build all tiers under `out/<tier>/`; returns a summary (also written to `out/tiers.json`)."""
@@ -138,7 +153,7 @@ def make_tiers(env_name: str, out: Path, run_dir: Path | None, steps: int, num_e
                              references, {"policy": info, "policy_eval_return": returns.get(chunk, random_return)})
         summary["tiers"][tier] = metadata.quality
 
-    replay_chunks = sorted(chunk for chunk in returns if chunk <= medium_chunk)
+    replay_chunks = replay_policies(returns, medium_chunk)
     per_chunk = -(-steps // len(replay_chunks))
     replay = [gather(chunk, per_chunk, seed * 1000 + 10 + chunk)[0] for chunk in replay_chunks]
     metadata = save_tier(out, "medium-replay", concatenate(replay), env_name, spec,

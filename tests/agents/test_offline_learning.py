@@ -45,7 +45,7 @@ def medium_replay(tmp_path_factory) -> str:
     returns = make.checkpoint_returns(run_dir)
     medium, _ = make.pick_policies(returns, make.evaluate_random(ENV, 32, seed=0))
     parts = []
-    for chunk in sorted(c for c in returns if c <= medium):
+    for chunk in make.replay_policies(returns, medium):
         behavior, _ = collect_lib.behavior_from_run(run_dir, chunk=chunk)
         parts.append(collect_lib.collect(behavior, ENV, STEPS_PER_CHECKPOINT, NUM_ENVS, seed=chunk))
     spec = envs.spec(ENV, envs.make(ENV))
