@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jaxrl.agents import OFFLINE, get  # noqa: E402
 from jaxrl.data.dataset import Dataset  # noqa: E402
-from jaxrl.infra.runner import over_seeds  # noqa: E402
+from jaxrl.infra.runner import init_seeds, over_seeds  # noqa: E402
 from jaxrl.train import make_offline_trainer  # noqa: E402
 from jaxrl.types import EnvSpec, Transition  # noqa: E402
 
@@ -182,9 +182,7 @@ def ours(name: str, spec: EnvSpec, dataset: Dataset, seeds: int, updates: int, w
         state = jax.jit(trainer.init)(keys[0])
         run_chunk = jax.jit(trainer.run_chunk, donate_argnums=0)
     else:
-        # As the runner does, not jax.vmap(trainer.init): on 2 CPU cores its batched QRs (orthogonal init)
-        # deadlock XLA's thread pool from 4 seeds on (IQL, CQL; jax 0.10.2). lax.map builds the same states.
-        state = jax.jit(lambda keys: jax.lax.map(trainer.init, keys))(keys)
+        state = init_seeds(trainer, keys)  # as the runner does (vmapped init deadlocks from 4 seeds on)
         run_chunk = jax.jit(over_seeds(trainer.run_chunk, seed_batch), donate_argnums=0)
     start = time.perf_counter()
     run_chunk = run_chunk.lower(state, dataset).compile()

@@ -54,14 +54,15 @@ DOC = ROOT / "docs" / "results.md"
 
 class Variant(NamedTuple):
     """The study as configured (the default), or a variant with `updates` per agent (evaluated halfway and at
-    the end) on `tiers` only, whose runs live in runs/offline-<name>/ and whose table is a block of its own."""
+    the end) on `tiers` only, whose runs live in runs/offline-<N>k/ and whose table is a block of its own."""
 
     updates: int | None = None
     tiers: tuple[str, ...] | None = None
 
     @property
-    def name(self) -> str:
-        return "" if self.updates is None else f"{self.updates // 1000}k"
+    def suffix(self) -> str:
+        """What the variant appends to the runs folder and the doc block's name: "" or e.g. "-100k"."""
+        return "" if self.updates is None else f"-{self.updates // 1000}k"
 
 
 STANDARD = Variant()
@@ -83,7 +84,7 @@ def dataset_command(env: str) -> list[str]:
 
 
 def run_dir(env: str, tier: str, agent: str, variant: Variant = STANDARD) -> str:
-    return f"runs/offline{'-' + variant.name if variant.name else ''}/{env}/{tier}/{agent}"
+    return f"runs/offline{variant.suffix}/{env}/{tier}/{agent}"
 
 
 def train_command(env: str, tier: str, agent: str, variant: Variant = STANDARD) -> list[str]:
@@ -267,10 +268,9 @@ def main() -> int:
                    if group_of(env) == group and (env in envs or complete(env, variant))]
         body = tables(members, variant) + "\n" + commands_block(members, args.lock, variant)
         print(body)
-        group = f"{group}-{variant.name}" if variant.name else group
         if not args.no_doc:
-            write_doc(group, body)
-            print(f"wrote the {group} block of {DOC.relative_to(ROOT)}")
+            write_doc(group + variant.suffix, body)
+            print(f"wrote the {group + variant.suffix} block of {DOC.relative_to(ROOT)}")
     return 0
 
 
