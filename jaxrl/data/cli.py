@@ -7,6 +7,8 @@ ValueError), which the top-level `jaxrl` command prints as one line with exit co
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
 
 from jaxrl.data import formats, minari_format, quality, storage
@@ -58,15 +60,18 @@ def filter_command(args: argparse.Namespace) -> int:
 
 
 def import_command(args: argparse.Namespace) -> int:
-    """Read a D4RL HDF5 file or a local Minari dataset folder and save it as a jaxrl dataset folder."""
+    """Read a D4RL HDF5 file or a local Minari dataset (folder or id) and save it as a jaxrl dataset folder."""
     reader = formats.import_d4rl if args.format == "d4rl" else minari_format.import_minari
-    transition, metadata = reader(
-        args.file,
-        args.env,
-        drop_invalid=args.drop_invalid,
-        random_return=args.random_return,
-        expert_return=args.expert_return,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", formats.NarrowingWarning)
+        transition, metadata = reader(
+            args.file,
+            args.env,
+            drop_invalid=args.drop_invalid,
+            random_return=args.random_return,
+            expert_return=args.expert_return,
+        )
+    _show(caught)
     if metadata.dropped_invalid_rows:
         print(f"dropped {metadata.dropped_invalid_rows} invalid rows (recorded in metadata.json)")
     metadata = _save_with_report(Path(args.out), transition, metadata, args.overwrite)
@@ -74,19 +79,35 @@ def import_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show(caught: list[warnings.WarningMessage]) -> None:
+    """Print narrowing warnings as plain lines on stderr; show any other warning as Python would."""
+    for warning in caught:
+        if issubclass(warning.category, formats.NarrowingWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+
+
 def export_command(args: argparse.Namespace) -> int:
-    """Write a dataset folder as a D4RL HDF5 file, or as a Minari dataset under the root folder --out."""
+    """Write a dataset folder as a D4RL HDF5 file, or as a Minari dataset under a datasets root (default Minari's)."""
+    if args.format == "d4rl" and args.out is None:
+        raise ValueError("jaxrl dataset export --format d4rl: --out FILE.hdf5 is required")
     transition, metadata = storage.load(args.dir)
     if args.format == "d4rl":
         formats.export_d4rl(args.out, transition, metadata, overwrite=args.overwrite)
         print(f"wrote {args.out}: {len(transition.obs)} transitions (D4RL-style HDF5)")
         return 0
+    root = Path(args.out) if args.out is not None else minari_format.datasets_root()
     destination = minari_format.export_minari(
-        args.out, transition, metadata, dataset_id=args.dataset_id, overwrite=args.overwrite
+        root, transition, metadata, dataset_id=args.dataset_id, overwrite=args.overwrite
     )
-    dataset_id = destination.relative_to(args.out).as_posix()
+    dataset_id = destination.relative_to(root).as_posix()
     print(f"wrote {destination}: {len(transition.obs)} transitions (Minari)")
-    print(f"load it with: MINARI_DATASETS_PATH={args.out} and minari.load_dataset({dataset_id!r})")
+    if args.out is None:
+        print(f"load it with: minari.load_dataset({dataset_id!r}); import it: jaxrl dataset import {dataset_id} "
+              "--format minari")
+    else:
+        print(f"load it with: MINARI_DATASETS_PATH={root} and minari.load_dataset({dataset_id!r})")
     return 0
 
 
@@ -163,7 +184,8 @@ def add_dataset_commands(subparsers: argparse._SubParsersAction) -> argparse.Arg
     keep.set_defaults(func=filter_command)
 
     reader = commands.add_parser("import", help="import a D4RL HDF5 file or a local Minari dataset")
-    reader.add_argument("file", help="D4RL .hdf5 file, or Minari dataset folder (<root>/<dataset_id>)")
+    reader.add_argument("file", help="D4RL .hdf5 file; Minari dataset folder (<root>/<dataset_id>) or dataset id "
+                        "(e.g. D4RL/door/human-v2, looked up under $MINARI_DATASETS_PATH or ~/.minari/datasets)")
     reader.add_argument("--format", choices=FORMATS, required=True)
     reader.add_argument("--env", required=True, help="environment name to record, e.g. hopper")
     reader.add_argument("--out", required=True, help="new dataset folder")
@@ -176,7 +198,8 @@ def add_dataset_commands(subparsers: argparse._SubParsersAction) -> argparse.Arg
     writer = commands.add_parser("export", help="export a dataset as D4RL HDF5 or Minari")
     writer.add_argument("dir", help="dataset folder to export")
     writer.add_argument("--format", choices=FORMATS, required=True)
-    writer.add_argument("--out", required=True, help="d4rl: the .hdf5 file; minari: the datasets root folder")
+    writer.add_argument("--out", help="d4rl: the .hdf5 file (required); minari: the datasets root folder "
+                        "(default: $MINARI_DATASETS_PATH, else ~/.minari/datasets)")
     writer.add_argument("--dataset-id", help="minari: dataset id, default <env>-v0")
     writer.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
     writer.set_defaults(func=export_command)

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from jaxrl.data.atomic import write_text_atomic
 from jaxrl.data.metadata import Metadata
 from jaxrl.data.report_files import render_markdown, write_returns_histogram
 from jaxrl.data.validate import invalid_mask
+from jaxrl.infra.files import atomic_write_text
 from jaxrl.types import Transition
 
 COVERAGE_BINS = 10
@@ -169,7 +169,7 @@ def write_report(directory: str | Path, report: dict[str, Any]) -> list[Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / "quality.json", directory / "quality.md", directory / "returns.png"]
-    write_text_atomic(paths[0], json.dumps(report, indent=2, sort_keys=True))
-    write_text_atomic(paths[1], render_markdown(report))
+    atomic_write_text(paths[0], json.dumps(report, indent=2, sort_keys=True))
+    atomic_write_text(paths[1], render_markdown(report))
     write_returns_histogram(paths[2], np.asarray(report["episode_returns"]), report["env_name"])
     return paths

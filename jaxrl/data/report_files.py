@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxrl.data.atomic import write_file_atomic
+from jaxrl.infra.files import atomic_write_file
 
 
 def _number(value: Any) -> str:
@@ -113,4 +113,4 @@ def write_returns_histogram(file: str | Path, returns: np.ndarray, title: str) -
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    write_file_atomic(file, lambda handle: handle.write(buffer.getvalue()))
+    atomic_write_file(file, lambda handle: handle.write(buffer.getvalue()))

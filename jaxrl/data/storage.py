@@ -1,7 +1,7 @@
 """A dataset on disk is a folder: `arrays.npz` (one uncompressed array per Transition field) + `metadata.json`.
 
 `save` validates, fills in checksums and the quality summary, and writes the folder atomically
-(`jaxrl.data.atomic`). `load` verifies checksums, then structure, then rows. Only the arrays are
+(`jaxrl.infra.files`). `load` verifies checksums, then structure, then rows. Only the arrays are
 checksummed, so other files in the folder (the `quality.*` reports) can be written at any time.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from jaxrl.data import quality
-from jaxrl.data.atomic import write_dir_atomic
 from jaxrl.data.metadata import DatasetError, Metadata, Parent, checksums_of
 from jaxrl.data.validate import check_checksums, validate
+from jaxrl.infra.files import atomic_write_dir
 from jaxrl.types import Transition
 
 ARRAYS_FILE = "arrays.npz"
@@ -43,7 +43,10 @@ def save(path: str | Path, transition: Transition, metadata: Metadata, overwrite
             np.savez(handle, **transition._asdict())
         (folder / METADATA_FILE).write_text(metadata.to_json())
 
-    write_dir_atomic(path, fill, overwrite)
+    try:
+        atomic_write_dir(path, fill, overwrite)
+    except FileExistsError as error:  # another writer made `path` while this one filled its copy
+        raise DatasetError(str(error)) from None
     return metadata
 
 

@@ -1,8 +1,10 @@
+import warnings
+
 import h5py
 import numpy as np
 import pytest
 
-from jaxrl.data.formats import export_d4rl, import_d4rl
+from jaxrl.data.formats import NarrowingWarning, export_d4rl, import_d4rl
 from jaxrl.data.metadata import DatasetError
 from jaxrl.data.storage import save
 
@@ -26,8 +28,11 @@ def test_d4rl_round_trip_keeps_arrays_exact(tmp_path, discrete):
     transition = with_row(transition, "behavior_log_prob", 2, np.nan)
     metadata = make_metadata(discrete=discrete, random_return=1.0, expert_return=2.0)
     export_d4rl(tmp_path / "data.hdf5", transition, metadata)
-    imported, imported_metadata = import_d4rl(tmp_path / "data.hdf5", "toy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NarrowingWarning)
+        imported, imported_metadata = import_d4rl(tmp_path / "data.hdf5", "toy")
     assert_exact(transition, imported)
+    assert "narrowed_on_import" not in imported_metadata.extra
     assert imported_metadata.discrete == discrete and imported_metadata.action_size == metadata.action_size
     assert imported_metadata.expert_return == 2.0
     assert imported_metadata.provenance.behavior_policy == "uniform random"
@@ -69,6 +74,33 @@ def test_d4rl_import_of_a_plain_file_derives_episodes_and_next_obs(tmp_path):
     assert metadata.extra["rows_without_next_obs_dropped"] == 2
     assert metadata.provenance.behavior_policy.startswith("unknown")
     save(tmp_path / "ds", transition, metadata)
+
+
+def test_d4rl_import_of_float64_fields_warns_and_records_the_largest_change(tmp_path):
+    obs = np.linspace(0.0, 1.0, 8, dtype=np.float64).reshape(4, 2) / 3  # not float32-representable
+    rewards = np.array([0.1, 0.2, 0.5, 1.0])  # float64; 0.5 and 1.0 are exact in float32
+    write_d4rl(
+        tmp_path / "wide.hdf5",
+        observations=obs,
+        next_observations=obs + 1,
+        actions=np.array([0, 1, 1, 0], np.int64),
+        rewards=rewards,
+        terminals=np.array([0, 0, 0, 1], bool),
+        timeouts=np.zeros(4, bool),
+    )
+    with pytest.warns(NarrowingWarning) as caught:
+        transition, metadata = import_d4rl(tmp_path / "wide.hdf5", "toy")
+    messages = {str(warning.message).split("'")[1]: str(warning.message) for warning in caught}  # by field
+    assert messages["reward"].startswith("field 'reward' narrowed from float64 to float32 on import (largest absolute")
+    assert messages["action"].startswith("field 'action' narrowed from int64 to int32 on import (values unchanged)")
+    narrowed = metadata.extra["narrowed_on_import"]
+    assert set(narrowed) == {"obs", "next_obs", "action", "reward"}
+    assert narrowed["reward"] == {
+        "from": "float64", "to": "float32", "max_abs_change": float(np.abs(rewards.astype(np.float32) - rewards).max())
+    }
+    assert 0 < narrowed["reward"]["max_abs_change"] < 1e-8 and narrowed["action"]["max_abs_change"] == 0.0
+    assert transition.reward.dtype == np.float32 and transition.action.dtype == np.int32
+    assert save(tmp_path / "ds", transition, metadata).extra["narrowed_on_import"] == narrowed
 
 
 def test_d4rl_import_names_a_missing_field(tmp_path):
