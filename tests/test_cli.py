@@ -12,6 +12,8 @@ import pytest
 
 from jaxrl.cli import main
 
+REPO_ROOT = Path(__file__).resolve().parents[1]  # configs are found from here, not from the working directory
+SHIPPED_PPO_CONFIGS = sorted((REPO_ROOT / "experiments" / "ppo").glob("*.yaml"))
 SMALL_RUN = ["--set", "num_envs=16", "unroll_length=16", "num_minibatches=4", "eval_every=2048", "eval_episodes=4"]
 
 
@@ -29,7 +31,8 @@ def finish(process, timeout=300):
 
 def test_train_writes_the_run_directory_and_evaluate_reads_it(tmp_path):
     run_dir = tmp_path / "run"
-    finish(jaxrl("train", "ppo", "--env", "pointmass", "--config", "experiments/ppo/pointmass.yaml", "--seeds", "2",
+    config = REPO_ROOT / "experiments/ppo/pointmass.yaml"
+    finish(jaxrl("train", "ppo", "--env", "pointmass", "--config", str(config), "--seeds", "2",
                  "--run-dir", str(run_dir), "--wandb", "offline", "--no-progress", *SMALL_RUN, "total_steps=4096"))
     summary = json.loads((run_dir / "summary.json").read_text())
     for key in ["agent", "env", "env_steps", "seeds", "eval_return_mean", "eval_return_per_seed", "wall_seconds",
@@ -108,7 +111,12 @@ def test_resume_of_a_folder_without_a_run_fails_clearly(capsys, tmp_path):
     assert "not a run directory" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("path", ["experiments/ppo/" + p.name for p in Path("experiments/ppo").glob("*.yaml")])
+def test_shipped_ppo_configs_are_found():
+    # An empty parametrization below would be skipped, not failed.
+    assert SHIPPED_PPO_CONFIGS, f"no *.yaml in {REPO_ROOT / 'experiments/ppo'}"
+
+
+@pytest.mark.parametrize("path", SHIPPED_PPO_CONFIGS, ids=lambda path: path.name)
 def test_shipped_configs_load(path):
     from jaxrl.agents import ppo
     from jaxrl.config import resolve_config

@@ -112,6 +112,21 @@ def gae(rewards, values, bootstrap_value, discounts, truncation, gamma, lam):
     return advantages, advantages + values
 
 
+def clipped_surrogate(log_prob, old_log_prob, advantages, clip_eps):
+    """PPO's clipped surrogate objective as a loss, with its diagnostics; all inputs [N], outputs scalars.
+
+    policy_loss = -E[min(r A, clip(r, 1 - eps, 1 + eps) A)] with r = pi(a|s) / pi_old(a|s) (PPO eq. 7);
+    clip_fraction is the share of samples with r outside [1 - eps, 1 + eps]; approx_kl = E[(r - 1) - log r],
+    an estimate of KL(pi_old || pi) that is never negative.
+    """
+    ratio = jnp.exp(log_prob - old_log_prob)
+    clipped_ratio = jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps)
+    surrogate = jnp.minimum(ratio * advantages, clipped_ratio * advantages)
+    clip_fraction = (jnp.abs(ratio - 1) > clip_eps).mean()
+    approx_kl = ((ratio - 1) - jnp.log(ratio)).mean()
+    return -surrogate.mean(), clip_fraction, approx_kl
+
+
 def make_learner(config: Config, spec: EnvSpec) -> Learner:
     """PPO as a `Learner`; `update` takes a `Trajectory` of T = unroll_length steps from B = num_envs envs."""
     nets = make_networks(config, spec)
@@ -157,17 +172,13 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         log_prob, entropy = log_prob_and_entropy(params["policy"], obs, action, act_info)
         if config.normalize_advantages:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        ratio = jnp.exp(log_prob - act_info["log_prob"])
-        # Clipped surrogate objective (PPO eq. 7).
-        clipped_ratio = jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps)
-        surrogate = jnp.minimum(ratio * advantages, clipped_ratio * advantages)
-        policy_loss = -surrogate.mean()
+        policy_loss, clip_fraction, approx_kl = clipped_surrogate(
+            log_prob, act_info["log_prob"], advantages, config.clip_eps)
         value_loss = 0.5 * jnp.square(nets.value.apply(params["value"], obs) - targets).mean()
         entropy_mean = entropy.mean()
         total = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy_mean
-        clip_fraction = (jnp.abs(ratio - 1) > config.clip_eps).mean()
         metrics = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy_mean,
-                   "clip_fraction": clip_fraction, "approx_kl": ((ratio - 1) - jnp.log(ratio)).mean()}
+                   "clip_fraction": clip_fraction, "approx_kl": approx_kl}
         return total, metrics
 
     def sgd_step(carry, minibatch):

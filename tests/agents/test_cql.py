@@ -40,59 +40,162 @@ def loss_fn(loss, nets, config):
     return jax.jit(functools.partial(loss, nets=nets, config=config))
 
 
-def test_conservative_penalty_is_importance_weighted_logsumexp_minus_data_q():
+class BilinearCritic:
+    """Twin critics Q_c(s, a) = s·M_c·a + w_c·a that numpy can recompute; params (M [C, obs, A], w [C, A])."""
+
+    def apply(self, params, obs, action):
+        bilinear, linear = params
+        return jnp.einsum("...o,coa,...a->c...", obs, bilinear, action) + jnp.einsum("ca,...a->c...", linear, action)
+
+
+class LinearPolicy:
+    """Mean s·P and a state-independent log-std, so π(·|s) and π(·|s') differ; params (P [obs, A], log_std [A])."""
+
+    def apply(self, params, obs):
+        weights, log_std = params
+        mean = obs @ weights
+        return mean, jnp.broadcast_to(log_std, mean.shape)
+
+
+LINEAR_NETS = cql.Networks(critic=BilinearCritic(), policy=LinearPolicy())
+
+
+def numpy_q(params, obs, actions):
+    """Q of BilinearCritic in float64: obs [B, obs], actions [..., B, A] -> [C, ..., B]."""
+    bilinear, linear = (np.asarray(p, np.float64) for p in params)
+    actions = np.asarray(actions, np.float64)
+    return np.einsum("bo,coa,...ba->c...b", np.asarray(obs, np.float64), bilinear, actions) + np.einsum(
+        "ca,...ba->c...b", linear, actions)
+
+
+def numpy_tanh_gaussian_log_prob(params, obs, actions):
+    """log π(a|s) of a = tanh(u), u ~ N(s·P, exp(log_std)^2): Gaussian log-density of u minus log|da/du|, [..., B]."""
+    weights, log_std = (np.asarray(p, np.float64) for p in params)
+    mean = np.asarray(obs, np.float64) @ weights  # [B, A]
+    actions = np.asarray(actions, np.float64)
+    raw = np.arctanh(actions)
+    gaussian = -0.5 * ((raw - mean) / np.exp(log_std)) ** 2 - log_std - 0.5 * np.log(2 * np.pi)
+    return (gaussian - np.log(1 - actions**2)).sum(axis=-1)
+
+
+def numpy_penalty(q_data, q_random, q_current, q_next, current_log_prob, next_log_prob, action_size):
+    """E_s[log Σ_i exp Q(s, a_i) / μ(a_i) - Q(s, a_data)] per critic (Eq. 4 with Appendix F's importance sampling):
+    μ is 2^-A for the uniform actions and the policy's density for the policy's actions."""
+    q_samples = np.concatenate([q_random, q_current, q_next], axis=1)  # [C, 3n, B]
+    densities = np.concatenate([np.full(q_random.shape[1:], 0.5**action_size), np.exp(current_log_prob),
+                                np.exp(next_log_prob)])  # [3n, B]
+    return (logsumexp(q_samples, axis=1, b=1 / densities) - q_data).mean(axis=1)
+
+
+@pytest.fixture(scope="module")
+def linear_params(spec):
+    """Critic, target critic and policy params for LINEAR_NETS; Q is O(1) so every block of the penalty counts."""
+    rng = np.random.default_rng(7)
+    critic = lambda: (rng.normal(size=(2, spec.obs_size, spec.action_size)), rng.normal(size=(2, spec.action_size)))
+    policy = (0.2 * rng.normal(size=(spec.obs_size, spec.action_size)), np.array([-1.0, -0.7]))
+    as_f32 = lambda tree: jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)
+    return as_f32(critic()), as_f32(critic()), as_f32(policy)
+
+
+@pytest.mark.parametrize("action_size", [1, 3])
+def test_conservative_penalty_is_importance_weighted_logsumexp_minus_data_q(action_size):
     rng = np.random.default_rng(0)
-    critics, samples, batch_size, action_size = 2, 3, 4, 2
+    critics, samples, batch_size = 2, 3, 4
     q_data = rng.normal(size=(critics, batch_size))
     q_random, q_current, q_next = (rng.normal(size=(critics, samples, batch_size)) for _ in range(3))
     current_log_prob, next_log_prob = (rng.normal(size=(samples, batch_size)) for _ in range(2))
     penalty = cql.conservative_penalty(
         *map(jnp.asarray, (q_data, q_random, q_current, q_next, current_log_prob, next_log_prob)), action_size
     )
-    # Uniform density on [-1, 1]^2 is 1/4, so dividing by it adds log 4 to the exponent.
-    weighted = np.concatenate([q_random + np.log(4.0), q_current - current_log_prob, q_next - next_log_prob], axis=1)
-    expected = (logsumexp(weighted, axis=1) - q_data).mean(axis=1)
+    expected = numpy_penalty(q_data, q_random, q_current, q_next, current_log_prob, next_log_prob, action_size)
     np.testing.assert_allclose(penalty, expected, rtol=1e-5)
 
 
-def test_critic_loss_is_td_error_plus_weighted_penalty(nets, config, state, batch, constant):
-    critic_params = constant(state.critic.params, 1.5)  # online and target critics output 1.5 everywhere
-    loss, metrics = loss_fn(cql.critic_loss, nets, config)(
-        critic_params, critic_params, state.policy.params, jnp.ones(()), batch, jax.random.key(1)
-    )
-    targets = np.asarray(batch.reward) + 0.99 * np.asarray(batch.discount) * 1.5
-    expected_td = 2 * np.mean((1.5 - targets) ** 2)  # summed over the twin critics
-    np.testing.assert_allclose(metrics["td_loss"], expected_td, rtol=1e-5)
-    # Both critics are equal, so the loss adds cql_alpha times twice the (shared) penalty.
-    np.testing.assert_allclose(loss, expected_td + 10.0 * 2 * metrics["cql_penalty"], rtol=1e-5)
+def test_conservative_penalty_matches_hand_value():
+    # One critic, state and sample per block, A = 1 (uniform density 1/2): Q = 1 on the uniform action, 2 on the
+    # π(·|s) one (density e^0), 3 on the π(·|s') one (density e^log 2), 0.5 on the data:
+    # log(e^1 / (1/2) + e^2 / 1 + e^3 / 2) - 0.5.
+    q = lambda value: jnp.full((1, 1, 1), value)
+    log_prob = lambda value: jnp.full((1, 1), value)
+    penalty = cql.conservative_penalty(log_prob(0.5), q(1.0), q(2.0), q(3.0), log_prob(0.0), log_prob(np.log(2.0)), 1)
+    e = np.e
+    np.testing.assert_allclose(penalty, [np.log(2 * e + e**2 + e**3 / 2) - 0.5], rtol=1e-6)
 
 
-@pytest.mark.parametrize("chunks", [2, 8, 32])
-def test_critic_scored_in_slices_matches_scoring_all_rows_at_once(nets, config, state, batch, chunks):
+@pytest.mark.parametrize("chunks", [1, 2, 8, 32])
+def test_q_on_actions_scores_each_state_on_each_of_its_actions(linear_params, batch, chunks):
     actions = jax.random.uniform(jax.random.key(3), (5,) + batch.action.shape, minval=-1.0, maxval=1.0)
-    whole = cql.q_on_actions(nets, state.critic.params, batch.obs, actions, 1)
-    sliced = jax.jit(cql.q_on_actions, static_argnums=(0, 4))(nets, state.critic.params, batch.obs, actions, chunks)
-    assert whole.shape == sliced.shape == (2, 5, batch.obs.shape[0])
-    np.testing.assert_allclose(sliced, whole, rtol=1e-5, atol=1e-6)
-    # ... and so is the loss and its gradient, whatever the slicing (a count that does not divide the batch
-    # falls back to the largest one that does).
+    q = cql.q_on_actions(LINEAR_NETS, linear_params[0], batch.obs, actions, chunks)
+    np.testing.assert_allclose(q, numpy_q(linear_params[0], batch.obs, actions), rtol=1e-4, atol=1e-5)
+
+
+def expected_critic_loss(params, batch, key, config):
+    """critic_loss recomputed in numpy on the actions critic_loss draws (the same key splits, reproduced here)."""
+    critic_params, target_params, policy_params = params
+    n = config.num_sampled_actions
+    random_key, current_key, next_key = jax.random.split(key, 3)
+    current_actions = cql.sample_actions(LINEAR_NETS, policy_params, batch.obs, current_key, n)[0]  # [n, B, A]
+    next_actions = cql.sample_actions(LINEAR_NETS, policy_params, batch.next_obs, next_key, n + 1)[0]  # [n+1, B, A]
+    random_actions = jax.random.uniform(random_key, current_actions.shape, minval=-1.0, maxval=1.0)
+    # Draws near ±1 would make arctanh (and so the numpy log-probs) imprecise in float32.
+    assert np.abs(np.asarray(jnp.concatenate([current_actions, next_actions]))).max() < 0.99
+
+    target_q = numpy_q(target_params, batch.next_obs, next_actions[0]).min(axis=0)  # [B]
+    q_targets = np.asarray(batch.reward) + config.gamma * np.asarray(batch.discount) * target_q
+    q_data = numpy_q(critic_params, batch.obs, batch.action)  # [C, B]
+    td_loss = ((q_data - q_targets) ** 2).mean(axis=1).sum()
+    penalty = numpy_penalty(
+        q_data,
+        numpy_q(critic_params, batch.obs, random_actions),
+        numpy_q(critic_params, batch.obs, current_actions),
+        numpy_q(critic_params, batch.obs, next_actions[1:]),  # actions drawn at s' are scored at s
+        numpy_tanh_gaussian_log_prob(policy_params, batch.obs, current_actions),
+        numpy_tanh_gaussian_log_prob(policy_params, batch.next_obs, next_actions[1:]),
+        batch.action.shape[-1],
+    )
+    return td_loss, penalty, q_data.mean(), numpy_q(critic_params, batch.obs, random_actions).mean(), target_q.mean()
+
+
+@pytest.mark.parametrize("lagrange, multiplier", [(False, 1.0), (True, 0.7)])
+def test_critic_loss_is_td_error_plus_weighted_penalty(linear_params, batch, lagrange, multiplier):
+    config = cql.Config(batch_size=batch.obs.shape[0], num_sampled_actions=3, lagrange=lagrange,
+                        target_action_gap=2.0, cql_alpha=5.0)
+    key = jax.random.key(1)
+    loss, metrics = loss_fn(cql.critic_loss, LINEAR_NETS, config)(*linear_params, jnp.asarray(multiplier), batch, key)
+    td_loss, penalty, q_mean, q_random_mean, target_q_mean = expected_critic_loss(linear_params, batch, key, config)
+    gap = 2.0 if lagrange else 0.0
+    np.testing.assert_allclose(metrics["td_loss"], td_loss, rtol=1e-4)
+    np.testing.assert_allclose(metrics["cql_penalty"], penalty.mean(), rtol=1e-4)
+    np.testing.assert_allclose(metrics["q_mean"], q_mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(metrics["q_random_mean"], q_random_mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(metrics["target_q_mean"], target_q_mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(loss, td_loss + (5.0 * multiplier * (penalty - gap)).sum(), rtol=1e-4)
+
+
+def test_critic_scored_in_slices_gives_the_same_loss_and_gradient(nets, config, state, batch):
+    # A count that does not divide the batch falls back to the largest one that does.
     losses = {}
-    for count in (1, chunks, 7):
+    for count in (1, 8, 7):
         sliced_config = dataclasses.replace(config, critic_chunks=count)
         losses[count] = jax.value_and_grad(cql.critic_loss, has_aux=True)(
             state.critic.params, state.critic.params, state.policy.params, jnp.ones(()), batch, jax.random.key(1),
             nets=nets, config=sliced_config)
-    for count in (chunks, 7):
+    for count in (8, 7):
         np.testing.assert_allclose(losses[count][0][0], losses[1][0][0], rtol=1e-5)
         chex.assert_trees_all_close(losses[count][1], losses[1][1], rtol=1e-4, atol=1e-6)
 
 
-def test_policy_loss_is_entropy_regularised_negative_min_q(nets, config, state, batch, constant):
-    critic_params = constant(state.critic.params, 2.0)
-    loss, metrics = loss_fn(cql.policy_loss, nets, config)(
-        state.policy.params, critic_params, jnp.asarray(0.5), batch, jax.random.key(1)
+def test_policy_loss_is_entropy_regularised_negative_min_q(linear_params, batch):
+    critic_params, _, policy_params = linear_params
+    key = jax.random.key(1)
+    loss, metrics = loss_fn(cql.policy_loss, LINEAR_NETS, cql.Config())(
+        policy_params, critic_params, jnp.asarray(0.5), batch, key
     )
-    np.testing.assert_allclose(loss, -0.5 * metrics["entropy"] - 2.0, rtol=1e-5)
+    actions = cql.sample_actions(LINEAR_NETS, policy_params, batch.obs, key, 1)[0][0]  # the draw policy_loss makes
+    log_prob = numpy_tanh_gaussian_log_prob(policy_params, batch.obs, actions)  # [B]
+    min_q = numpy_q(critic_params, batch.obs, actions).min(axis=0)  # [B]
+    np.testing.assert_allclose(loss, (0.5 * log_prob - min_q).mean(), rtol=1e-4)
+    np.testing.assert_allclose(metrics["entropy"], -log_prob.mean(), rtol=1e-4)
 
 
 def test_temperature_and_lagrange_losses_match_hand_values():

@@ -11,9 +11,11 @@ import envs
 from jaxrl.agents import ppo
 from tests.helpers import train
 
+PPO_CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "ppo"  # not the working directory's
+
 
 def _config(name, **overrides):
-    values = yaml.safe_load(Path(f"experiments/ppo/{name}.yaml").read_text())
+    values = yaml.safe_load((PPO_CONFIGS / f"{name}.yaml").read_text())
     values.update(overrides)
     return values
 
@@ -35,6 +37,43 @@ def test_gae_matches_hand_computation_with_termination_and_truncation():
     a0 = d0 + gamma * lam * a1
     np.testing.assert_allclose(advantages[:, 0], [a0, a1, a2, a3], rtol=1e-6)
     np.testing.assert_allclose(targets, advantages + values, rtol=1e-6)
+
+
+# Six samples at clip_eps 0.2: ratios inside, above and below [0.8, 1.2], with positive and negative advantages.
+RATIOS = np.array([1.1, 1.5, 0.5, 1.5, 0.5, 0.95])
+ADVANTAGES = np.array([2.0, 1.0, 1.0, -1.0, -2.0, -1.0])
+OLD_LOG_PROB = np.array([-1.0, -2.0, 0.5, -0.3, -1.7, -0.8])  # the ratio must come from the difference alone
+
+
+def _clipped_surrogate(log_prob):
+    return ppo.clipped_surrogate(jnp.asarray(log_prob, jnp.float32), jnp.asarray(OLD_LOG_PROB, jnp.float32),
+                                 jnp.asarray(ADVANTAGES, jnp.float32), 0.2)
+
+
+def test_clipped_surrogate_takes_the_pessimistic_term_per_sample():
+    policy_loss, clip_fraction, approx_kl = _clipped_surrogate(OLD_LOG_PROB + np.log(RATIOS))
+    # min(r A, clip(r) A) per sample: inside the range both agree; a gain beyond the range is clipped
+    # (1.5 * 1 -> 1.2, 0.5 * -2 -> 0.8 * -2), a loss is not (0.5 * 1, 1.5 * -1).
+    surrogate = [1.1 * 2.0, 1.2 * 1.0, 0.5 * 1.0, 1.5 * -1.0, 0.8 * -2.0, 0.95 * -1.0]
+    np.testing.assert_allclose(policy_loss, -sum(surrogate) / 6, rtol=1e-5)
+    np.testing.assert_allclose(clip_fraction, 4 / 6)  # 1.5, 0.5, 1.5, 0.5 are outside [0.8, 1.2]
+    # (r - 1) - log r per sample: 1.1 -> 0.0046898, 1.5 -> 0.0945349, 0.5 -> 0.1931472, 0.95 -> 0.0012933.
+    kl_terms = [0.0046898, 0.0945349, 0.1931472, 0.0945349, 0.1931472, 0.0012933]
+    np.testing.assert_allclose(approx_kl, sum(kl_terms) / 6, rtol=1e-5)
+
+
+def test_clipped_surrogate_has_no_gradient_from_clipped_samples():
+    log_prob = jnp.asarray(OLD_LOG_PROB + np.log(RATIOS), jnp.float32)
+    grad = jax.grad(lambda lp: _clipped_surrogate(lp)[0])(log_prob)
+    # d(-r A / N)/d log pi = -r A / N where the unclipped term is the minimum, 0 where the clipped one is.
+    expected = [-1.1 * 2.0, 0.0, -0.5 * 1.0, 1.5 * 1.0, 0.0, 0.95 * 1.0]
+    np.testing.assert_allclose(grad, np.array(expected) / 6, rtol=1e-5, atol=1e-7)
+
+
+def test_clipped_surrogate_at_the_old_policy_is_minus_the_mean_advantage():
+    policy_loss, clip_fraction, approx_kl = _clipped_surrogate(OLD_LOG_PROB)
+    np.testing.assert_allclose(policy_loss, -ADVANTAGES.mean(), rtol=1e-6)
+    assert float(clip_fraction) == 0.0 and float(approx_kl) == 0.0
 
 
 @pytest.mark.parametrize("name", ["pendulum", "gymnax/CartPole-v1"])
