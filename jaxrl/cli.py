@@ -34,6 +34,19 @@ def _add_run_options(parser) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=1, metavar="CHUNKS",
                         help="checkpoint every this many chunks (a chunk = eval_every steps)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    from jaxrl.infra.watchdog import DEFAULT_TIMEOUT
+
+    parser.add_argument("--watchdog", type=_watchdog_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help="exit with code 3, naming the stuck program, when a compiled program makes no progress "
+                             "for this long (CPU: uses no CPU time; GPU/TPU: runs this long); 0 disables "
+                             f"(default: {DEFAULT_TIMEOUT:g})")
+
+
+def _watchdog_seconds(text: str) -> float:
+    seconds = float(text)
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0 (0 disables), got {text!r}")
+    return seconds
 
 
 def _train(args) -> int:
@@ -68,28 +81,12 @@ def _train(args) -> int:
 
 
 def _execute(spec, run_dir: Path, args, resume: bool) -> int:
-    from jaxrl.experiment import build, normalized_scores, save_spec
-    from jaxrl.infra.logging import RunLogger, default_wandb_mode
-    from jaxrl.infra.runner import run, write_summary
+    from jaxrl.experiment import RunOptions, execute
+    from jaxrl.infra.logging import default_wandb_mode
 
-    experiment = build(spec)  # first: a bad env or dataset fails before anything is written
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        save_spec(run_dir, spec)
-    from jaxrl.config import to_dict
-
-    wandb_config = {"agent": spec.agent, "env": spec.env, **to_dict(spec.config)}
-    logger = RunLogger(run_dir, run_dir.name, list(spec.seeds), wandb_config, args.wandb or default_wandb_mode())
-    try:
-        _, summary = run(experiment.trainer, list(spec.seeds), run_dir, logger, experiment.data, resume=resume,
-                         checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
-                         seed_batch=spec.seed_batch)
-    finally:
-        logger.close()
-    summary = {"agent": spec.agent, "env": spec.env, **summary}
-    if experiment.dataset_metadata is not None:
-        summary = {**summary, **normalized_scores(summary, experiment.dataset_metadata)}
-    write_summary(run_dir, summary)
+    options = RunOptions(wandb_mode=args.wandb or default_wandb_mode(), checkpoint_every=args.checkpoint_every,
+                         progress=not args.no_progress, watchdog_seconds=args.watchdog)
+    _, summary = execute(spec, run_dir, options, resume=resume)
     print(f"{run_dir}: eval return {summary['eval_return_mean']:.2f} "
           f"(per seed {', '.join(f'{r:.2f}' for r in summary['eval_return_per_seed'])})")
     return 0
@@ -126,7 +123,7 @@ def _evaluate(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jaxrl.data.cli import add_collect_command, add_dataset_commands
+    from jaxrl.dataset_commands import add_collect_command, add_dataset_commands
 
     parser = argparse.ArgumentParser(prog="jaxrl", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)

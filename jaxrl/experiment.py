@@ -11,7 +11,13 @@ import yaml
 import envs
 from jaxrl import agents
 from jaxrl.config import ConfigError, build_config, to_dict
+from jaxrl.data import storage
+from jaxrl.data.dataset import Dataset
+from jaxrl.data.statistics import dataset_statistics
 from jaxrl.infra.files import atomic_write_text
+from jaxrl.infra.logging import RunLogger
+from jaxrl.infra.runner import run, write_summary
+from jaxrl.infra.watchdog import DEFAULT_TIMEOUT
 from jaxrl.train import Trainer, make_offline_trainer, make_online_trainer
 from jaxrl.types import EnvSpec, Learner
 
@@ -24,6 +30,17 @@ class RunSpec:
     config: Any  # the agent's Config
     dataset: str | None = None  # offline agents: the dataset folder
     seed_batch: int | None = None  # seeds trained together (vmapped), groups one after another; None: all at once
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How a run is carried out, apart from what it trains (the RunSpec)."""
+
+    wandb_mode: str = "disabled"  # offline, online or disabled
+    checkpoint_every: int = 1  # chunks between checkpoints (the last chunk is always saved)
+    keep_checkpoints: int | None = 2  # newest checkpoints kept; None keeps all
+    progress: bool = True  # show a progress bar
+    watchdog_seconds: float | None = DEFAULT_TIMEOUT  # see jaxrl/infra/watchdog.py; None or 0: off
 
 
 class Experiment(NamedTuple):
@@ -51,19 +68,16 @@ def build(spec: RunSpec, eval_episodes: int | None = None) -> Experiment:
     module = agents.get(spec.agent)
     config = spec.config
     eval_env, env_spec, max_eval_steps = make_eval_env(spec.env, config, eval_episodes or config.eval_episodes)
-    learner = module.make_learner(config, env_spec)
     if spec.agent in agents.ONLINE:
+        learner = module.make_learner(config, env_spec)
         env = envs.make(spec.env)
         train_env = envs.training_env(env, config.num_envs, episode_length(config, env_spec), config.action_repeat)
         return Experiment(make_online_trainer(learner, train_env, eval_env, config, max_eval_steps), learner, env_spec,
                           None, None)
-    from jaxrl.data import dataset as dataset_lib
-    from jaxrl.data import storage
-
     transitions, metadata = storage.load(spec.dataset)
-    data = dataset_lib.Dataset.from_numpy(transitions)
+    learner = module.make_learner(config, env_spec, dataset_statistics(transitions))
     trainer = make_offline_trainer(learner, eval_env, config, max_eval_steps)
-    return Experiment(trainer, learner, env_spec, data, metadata)
+    return Experiment(trainer, learner, env_spec, Dataset.from_numpy(transitions), metadata)
 
 
 def save_spec(run_dir: Path, spec: RunSpec) -> None:
@@ -94,3 +108,31 @@ def normalized_scores(summary: dict[str, Any], metadata: Any) -> dict[str, Any]:
     per_seed = [metadata.normalized_score(r) for r in summary["eval_return_per_seed"]]
     return {"normalized_score_mean": sum(per_seed) / len(per_seed), "normalized_score_per_seed": per_seed,
             "reference_returns": {"random": metadata.random_return, "expert": metadata.expert_return}}
+
+
+def execute(spec: RunSpec, run_dir: Path, options: RunOptions = RunOptions(), resume: bool = False):
+    """The one way to carry out a run: build it, then write its folder (config.yaml, metrics, checkpoints, W&B),
+    train to the end (from the newest checkpoint when `resume`) and write summary.json.
+
+    Building comes first, so a bad env or dataset fails before anything is written. Returns the final run state
+    of every seed and the summary.
+    """
+    experiment = build(spec)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        save_spec(run_dir, spec)
+    wandb_config = {"agent": spec.agent, "env": spec.env, **to_dict(spec.config)}
+    logger = RunLogger(run_dir, run_dir.name, list(spec.seeds), wandb_config, options.wandb_mode)
+    try:
+        state, summary = run(experiment.trainer, list(spec.seeds), run_dir, logger, experiment.data, resume=resume,
+                             checkpoint_every=options.checkpoint_every, progress=options.progress,
+                             keep_checkpoints=options.keep_checkpoints, seed_batch=spec.seed_batch,
+                             watchdog_seconds=options.watchdog_seconds)
+    finally:
+        logger.close()
+    summary = {"agent": spec.agent, "env": spec.env, **summary}
+    if experiment.dataset_metadata is not None:
+        summary = {**summary, **normalized_scores(summary, experiment.dataset_metadata)}
+    write_summary(run_dir, summary)
+    return state, summary

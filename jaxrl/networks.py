@@ -14,14 +14,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxrl.initializers import orthogonal
+
 Activation = Callable[[jax.Array], jax.Array]
 ACTIVATIONS: dict[str, Activation] = {
     "relu": nn.relu, "tanh": nn.tanh, "swish": nn.swish, "silu": nn.silu, "elu": nn.elu,
 }
-
-
-def orthogonal(scale: float = jnp.sqrt(2.0)) -> nn.initializers.Initializer:
-    return nn.initializers.orthogonal(scale)
 
 
 class MLP(nn.Module):

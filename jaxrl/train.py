@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxrl.data.dataset import Dataset, sample
 from jaxrl.evaluate import make_evaluator
 from jaxrl.types import ActInfo, AgentState, Learner, Metrics, PRNGKey, Trajectory
 
@@ -24,13 +25,56 @@ class RunState(NamedTuple):
     key: PRNGKey
 
 
+class RunPlan(NamedTuple):
+    """A run's length and how it is cut into chunks: the one source both the loop and the agents' schedules
+    read (the agents through the same config property, `num_iterations` or `num_updates`).
+
+    Chunk c (1-based) runs `iterations_per_chunk` iterations, the last one only what remains, so a run does
+    exactly `iterations` iterations; an evaluation and a checkpoint follow every chunk.
+    """
+
+    iterations: int  # loop iterations in the whole run (online: rollout + update; offline: one update)
+    iterations_per_chunk: int
+    units_per_iteration: int  # progress units per iteration: env steps online, 1 offline
+    unit: str  # "env_steps" or "updates"
+
+    @property
+    def num_chunks(self) -> int:
+        return -(-self.iterations // self.iterations_per_chunk)
+
+    def chunk_iterations(self, chunk: int) -> int:
+        """Iterations of chunk `chunk` (1-based)."""
+        return min(self.iterations_per_chunk, self.iterations - (chunk - 1) * self.iterations_per_chunk)
+
+    def units_done(self, chunk: int) -> int:
+        """Progress units (env steps or updates) done when chunk `chunk` ends; 0 before the first."""
+        return min(chunk * self.iterations_per_chunk, self.iterations) * self.units_per_iteration
+
+    @property
+    def total_units(self) -> int:
+        return self.iterations * self.units_per_iteration
+
+
 class Trainer(NamedTuple):
     init: Callable[[PRNGKey], RunState]
-    run_chunk: Callable[[RunState, Any], tuple[RunState, Metrics]]  # second argument: shared data (dataset) or None
+    # (state, shared data (the dataset) or None, iterations: a traced int, so every chunk length is one program)
+    run_chunk: Callable[[RunState, Any, jax.Array], tuple[RunState, Metrics]]
     evaluate: Callable[[AgentState, PRNGKey], Metrics]
-    chunk_size: int  # progress units (env steps online, updates offline) per chunk
-    num_chunks: int
-    unit: str  # "env_steps" or "updates"
+    plan: RunPlan
+
+
+def repeat(iteration: Callable[[Any], tuple[Any, Metrics]], carry: Any, num_iterations: jax.Array):
+    """Apply `iteration(carry) -> (carry, metrics)` `num_iterations` times (a traced count: one compiled loop
+    serves every chunk length); returns the final carry and each metric summed over the iterations."""
+    metric_shapes = jax.eval_shape(lambda c: iteration(c)[1], carry)
+    zeros = jax.tree.map(lambda shape: jnp.zeros(shape.shape, shape.dtype), metric_shapes)
+
+    def body(_, pair):
+        carry, totals = pair
+        carry, metrics = iteration(carry)
+        return carry, jax.tree.map(jnp.add, totals, metrics)
+
+    return jax.lax.fori_loop(0, num_iterations, body, (carry, zeros))
 
 
 Policy = Callable[[jax.Array, PRNGKey], tuple[jax.Array, ActInfo]]  # (obs [B, ...], key) -> (action, act_info)
@@ -91,50 +135,48 @@ def _episode_metrics(finished: dict[str, jax.Array]) -> Metrics:
 
 
 def make_online_trainer(learner: Learner, train_env: Any, eval_env: Any, config: Any, max_eval_steps: int) -> Trainer:
-    """Rollout + update, `iterations_per_chunk` times per chunk; one chunk per `config.eval_every` env steps."""
-    steps_per_iteration = config.num_envs * config.unroll_length * config.action_repeat
-    iterations_per_chunk = max(1, round(config.eval_every / steps_per_iteration))
-    num_chunks = max(1, -(-config.total_steps // (steps_per_iteration * iterations_per_chunk)))
+    """Rollout + update, `config.num_iterations` times in all; a chunk (and an evaluation) per `eval_every` steps."""
+    steps_per_iteration = config.steps_per_iteration
+    plan = RunPlan(config.num_iterations, max(1, round(config.eval_every / steps_per_iteration)), steps_per_iteration,
+                   "env_steps")
 
     def init(key):
         agent_key, env_key, key = jax.random.split(key, 3)
         return RunState(learner.init(agent_key), train_env.reset(env_key), key)
 
-    def iteration(state: RunState, _):
+    def iteration(state: RunState):
         key, rollout_key, update_key = jax.random.split(state.key, 3)
         env_state, trajectory, finished = rollout(learner, train_env, state.agent, state.env_state, rollout_key,
                                                   config.unroll_length)
         agent, metrics = learner.update(state.agent, trajectory, update_key)
         return RunState(agent, env_state, key), (metrics, finished)
 
-    def run_chunk(state: RunState, _data=None):
-        state, (metrics, finished) = jax.lax.scan(iteration, state, None, iterations_per_chunk)
-        metrics = jax.tree.map(jnp.mean, metrics)
-        return state, {**metrics, **_episode_metrics(jax.tree.map(jnp.sum, finished))}
+    def run_chunk(state: RunState, _data, num_iterations):
+        state, (metric_sums, finished) = repeat(iteration, state, num_iterations)
+        metrics = jax.tree.map(lambda total: total / num_iterations, metric_sums)
+        return state, {**metrics, **_episode_metrics(finished)}
 
     evaluate = make_evaluator(learner, eval_env, max_eval_steps)
-    return Trainer(init, run_chunk, evaluate, steps_per_iteration * iterations_per_chunk, num_chunks, "env_steps")
+    return Trainer(init, run_chunk, evaluate, plan)
 
 
 def make_offline_trainer(learner: Learner, eval_env: Any, config: Any, max_eval_steps: int) -> Trainer:
-    """Sample + update, `config.eval_every` updates per chunk; the dataset is the chunk's shared argument."""
-    num_chunks = max(1, -(-config.num_updates // config.eval_every))
+    """Sample + update, `config.num_updates` times in all, `eval_every` per chunk; the dataset is shared data."""
+    plan = RunPlan(config.num_updates, config.eval_every, 1, "updates")
 
     def init(key):
         agent_key, key = jax.random.split(key)
         return RunState(learner.init(agent_key), None, key)
 
-    from jaxrl.data.dataset import sample
-
-    def run_chunk(state: RunState, dataset):
-        def one_update(carry, _):
+    def run_chunk(state: RunState, dataset: Dataset, num_iterations):
+        def one_update(carry):
             agent, key = carry
             key, sample_key, update_key = jax.random.split(key, 3)
             agent, metrics = learner.update(agent, sample(dataset, sample_key, config.batch_size), update_key)
             return (agent, key), metrics
 
-        (agent, key), metrics = jax.lax.scan(one_update, (state.agent, state.key), None, config.eval_every)
-        return RunState(agent, None, key), jax.tree.map(jnp.mean, metrics)
+        (agent, key), metric_sums = repeat(one_update, (state.agent, state.key), num_iterations)
+        return RunState(agent, None, key), jax.tree.map(lambda total: total / num_iterations, metric_sums)
 
     evaluate = make_evaluator(learner, eval_env, max_eval_steps)
-    return Trainer(init, run_chunk, evaluate, config.eval_every, num_chunks, "updates")
+    return Trainer(init, run_chunk, evaluate, plan)

@@ -7,8 +7,8 @@ with batch 256 and 2x256 networks everywhere:
     update from XLA's cost_analysis() of one jitted update, so limit = GFLOP/s / GFLOP per update;
   * d3rlpy's IQL, CQL and BC (PyTorch CPU, optional: see docs/benchmarks.md), steady-state updates/s,
     in a child process (PyTorch having run in this process slowed our JAX updates by a third);
-  * ours through `make_offline_trainer`'s `run_chunk` (a jitted lax.scan of sample + update), jitted as
-    jaxrl/infra/runner.py jits it, with one seed and with several seeds vmapped.
+  * ours through `make_offline_trainer`'s `run_chunk` (a jitted loop of sample + update whose length is an
+    argument), jitted as jaxrl/infra/runner.py jits it, with one seed and with several seeds vmapped.
 
 Every rate is the best of many short timed calls spread over `--window` seconds: on shared (virtual)
 machines the speed of the whole machine changes from second to second, and the best call is the one
@@ -24,16 +24,14 @@ import argparse
 import dataclasses
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from bench_common import best_rate, compile_timed, matmul_gflops, noise, ratio, xla_flops
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -79,47 +77,6 @@ def agent_config(name: str, updates_per_chunk: int):
     return get(name).Config(**overrides)
 
 
-# ------------------------------------------------------------------------------------------ timing
-
-
-def cpu_seconds() -> tuple[float, float] | None:
-    """Busy CPU-seconds so far of the whole machine and of this process; None without /proc/stat."""
-    try:
-        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
-    except OSError:
-        return None
-    user, nice, system, idle, iowait, irq, softirq, steal = fields
-    machine = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-    times = os.times()
-    return machine, times.user + times.system
-
-
-def best_rate(run: Callable[[], None], work: float, window: float, min_calls: int = 5) -> dict:
-    """`work` units per second of `run()`: best and median of timed calls made for `window` seconds.
-
-    One untimed call first (compilation, caches). `other_cores_busy` is how many cores other processes
-    kept busy meanwhile: anything well above 0 means the timing was shared with them.
-    """
-    run()
-    seconds: list[float] = []
-    before = cpu_seconds()
-    while sum(seconds) < window or len(seconds) < min_calls:
-        start = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - start)
-    after = cpu_seconds()
-    other = None if not (before and after) else ((after[0] - before[0]) - (after[1] - before[1])) / sum(seconds)
-    return {"best": work / min(seconds), "median": work / statistics.median(seconds), "calls": len(seconds),
-            "other_cores_busy": other}
-
-
-def flops_of(compiled) -> float:
-    analysis = compiled.cost_analysis()
-    if isinstance(analysis, list | tuple):  # older jax returned one dict per computation
-        analysis = analysis[0]
-    return float(analysis["flops"])
-
-
 # ---------------------------------------------------------------------------------------- the limit
 
 
@@ -139,15 +96,11 @@ def matmul_throughput(rows: int, width: int, steps: int, window: float) -> dict:
         grad_sum = grad_sum + x.T @ y  # weight gradient
         return (y @ weight.T, grad_sum), None  # input gradient
 
-    @jax.jit
     def chain(x, grad_sum):
         return jax.lax.scan(body, (x, grad_sum), None, steps)[0]
 
-    args = (x, jnp.zeros((width, width)))
-    compiled = chain.lower(*args).compile()
-    timing = best_rate(lambda: jax.block_until_ready(compiled(*args)), 3 * 2 * rows * width * width * steps, window)
-    return {"rows": rows, "width": width, "gflops": timing["best"] / 1e9, "gflops_median": timing["median"] / 1e9,
-            "other_cores_busy": timing["other_cores_busy"]}
+    flops = 3 * 2 * rows * width * width * steps
+    return {"rows": rows, "width": width, **matmul_gflops(chain, (x, jnp.zeros((width, width))), flops, window)}
 
 
 def update_flops(name: str, spec: EnvSpec, data: Transition) -> float:
@@ -162,7 +115,7 @@ def update_flops(name: str, spec: EnvSpec, data: Transition) -> float:
     learner = get(name).make_learner(config, spec)
     state = learner.init(jax.random.PRNGKey(0))
     batch = jax.tree.map(lambda field: jnp.asarray(field[:BATCH_SIZE]), data)
-    return flops_of(jax.jit(learner.update).lower(state, batch, jax.random.PRNGKey(1)).compile())
+    return xla_flops(learner.update, state, batch, jax.random.PRNGKey(1))
 
 
 # -------------------------------------------------------------------------------------------- ours
@@ -178,19 +131,20 @@ def ours(name: str, spec: EnvSpec, dataset: Dataset, seeds: int, updates: int, w
     config = agent_config(name, updates)
     trainer = make_offline_trainer(get(name).make_learner(config, spec), None, config, max_eval_steps=1)  # no eval
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    iterations = jnp.int32(updates)
     if seeds == 1:
         state = jax.jit(trainer.init)(keys[0])
-        run_chunk = jax.jit(trainer.run_chunk, donate_argnums=0)
+        run_chunk = trainer.run_chunk
     else:
         state = init_seeds(trainer, keys)  # as the runner does (vmapped init deadlocks from 4 seeds on)
-        run_chunk = jax.jit(over_seeds(trainer.run_chunk, seed_batch), donate_argnums=0)
-    start = time.perf_counter()
-    run_chunk = run_chunk.lower(state, dataset).compile()
-    compile_seconds = time.perf_counter() - start
+        # As runner.compile_programs wraps it: the dataset and the iteration count are shared by all seeds.
+        chunk_seeds = over_seeds(lambda one, shared: trainer.run_chunk(one, *shared), seed_batch)
+        run_chunk = lambda state, data, iterations: chunk_seeds(state, (data, iterations))
+    run_chunk, compile_seconds = compile_timed(run_chunk, state, dataset, iterations, donate_argnums=0)
     holder = [state]
 
     def run():
-        holder[0], metrics = run_chunk(holder[0], dataset)
+        holder[0], metrics = run_chunk(holder[0], dataset, iterations)
         jax.block_until_ready((holder[0], metrics))
 
     return {**best_rate(run, seeds * updates, window), "updates_per_call": seeds * updates,
@@ -347,16 +301,6 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return results
-
-
-def noise(timing: dict) -> str:
-    """A note when other processes used the CPU during a measurement."""
-    other = timing.get("other_cores_busy")
-    return f" (other processes kept {other:.2f} cores busy)" if other is not None and other > 0.05 else ""
-
-
-def ratio(value: float, reference: float | None) -> str:
-    return f"{value / reference:.2f}x" if reference else "-"
 
 
 def print_table(results: dict, seeds: int) -> None:

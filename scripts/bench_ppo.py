@@ -20,13 +20,14 @@ import argparse
 import dataclasses
 import functools
 import json
-import math
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_common import compile_timed, jaxpr_matmul_flops, matmul_gflops, median_seconds, ratio, xla_flops
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_CONFIG = REPO / "experiments/ppo/inverted_pendulum.yaml"  # encodes the work shape below
@@ -78,26 +79,6 @@ class Workload:
 # ----------------------------------------------------------------------------------------------- workers
 
 
-def _timed_runs(compiled, args, reps):
-    import jax
-
-    jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _compile(fn, *args):
-    import jax
-
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    return compiled, time.perf_counter() - start
-
-
 def worker_env(work: Workload, seed: int) -> dict:
     """(a) steps/s of 256 vmapped envs under jit + lax.scan with zero actions, bare and wrapped."""
     import jax
@@ -124,55 +105,14 @@ def worker_env(work: Workload, seed: int) -> dict:
             return state.obs.sum()
 
         key = jax.random.PRNGKey(seed)
-        compiled, compile_seconds = _compile(steps, key)
-        seconds = _timed_runs(compiled, (key,), reps=3)
+        compiled, compile_seconds = compile_timed(steps, key)
+        seconds = median_seconds(compiled, (key,), calls=3)
         result[name] = {"steps_per_second": batch * length / seconds, "compile_seconds": compile_seconds}
     return result
 
 
 def _reset_step(env):
     return env.reset, env.step
-
-
-def _xla_flops(fn, *args) -> float:
-    import jax
-
-    cost = jax.jit(fn).lower(*args).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost.get("flops", math.nan))
-
-
-def _matmul_flops(jaxpr) -> float:
-    """FLOPs of every dot_general in `jaxpr`, scan bodies counted `length` times (XLA counts them once)."""
-    total = 0.0
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "dot_general":
-            (_, rhs_contract), (_, rhs_batch) = eqn.params["dimension_numbers"]
-            lhs, rhs = (v.aval.shape for v in eqn.invars)
-            rhs_free = math.prod(d for i, d in enumerate(rhs) if i not in rhs_contract and i not in rhs_batch)
-            total += 2.0 * math.prod(lhs) * rhs_free
-        inner = [_matmul_flops(sub) for sub in _sub_jaxprs(eqn.params)]
-        if inner:
-            repeat = eqn.params["length"] if eqn.primitive.name == "scan" else 1
-            total += repeat * (max(inner) if eqn.primitive.name == "cond" else sum(inner))
-    return total
-
-
-def _sub_jaxprs(params):
-    from jax.extend import core
-
-    for value in params.values():
-        for item in value if isinstance(value, tuple | list) else (value,):
-            if isinstance(item, core.ClosedJaxpr):
-                yield item.jaxpr
-            elif isinstance(item, core.Jaxpr):
-                yield item
-
-
-def _jaxpr_flops(fn, *args) -> float:
-    import jax
-
-    return _matmul_flops(jax.make_jaxpr(fn)(*args).jaxpr)
 
 
 def _matmul_rates() -> dict[str, float]:
@@ -191,8 +131,7 @@ def _matmul_rates() -> dict[str, float]:
     for name, fn, args, flops in [("2048x2048 @ 2048x2048", lambda a: a @ a, (square,), 2 * 2048**3),
                                   ("[1280,256] @ [256,256], 64 in a loop", mlp_chain, (activations, weights),
                                    64 * 2 * 1280 * 256 * 256)]:
-        compiled, _ = _compile(fn, *args)
-        rates[name] = flops / _timed_runs(compiled, args, reps=5) / 1e9
+        rates[name] = matmul_gflops(fn, args, flops, min_calls=5)["gflops_median"]
     return rates
 
 
@@ -222,18 +161,18 @@ def _ours_update_flops(work: Workload) -> dict[str, float]:
     state = learner.init(key)
     value_net = ppo.make_networks(config, spec).value
     prepass = functools.partial(value_net.apply, state.params["value"])
-    sgd_step = (_xla_flops(learner.update, state, trajectory(work.unroll_length, envs_per_minibatch), key)
-                - _xla_flops(prepass, jnp.zeros((work.minibatch_size + envs_per_minibatch, spec.obs_size))))
+    sgd_step = (xla_flops(learner.update, state, trajectory(work.unroll_length, envs_per_minibatch), key)
+                - xla_flops(prepass, jnp.zeros((work.minibatch_size + envs_per_minibatch, spec.obs_size))))
 
     learner = ppo.make_learner(config, spec)
     state = learner.init(key)
     batch = trajectory(work.unroll_length, work.num_envs)
     obs = jnp.zeros((work.num_envs, spec.obs_size))
-    update_seconds = _timed_runs(_compile(learner.update, state, batch, key)[0], (state, batch, key), reps=3)
+    update_seconds = median_seconds(compile_timed(learner.update, state, batch, key)[0], (state, batch, key), calls=3)
     return {
         "sgd_step_xla": sgd_step,
-        "update_matmul": _jaxpr_flops(learner.update, state, batch, key),
-        "act_matmul": _jaxpr_flops(lambda s, o, k: learner.act(s, o, k, False), state, obs, key) / work.num_envs,
+        "update_matmul": jaxpr_matmul_flops(learner.update, state, batch, key),
+        "act_matmul": jaxpr_matmul_flops(lambda s, o, k: learner.act(s, o, k, False), state, obs, key) / work.num_envs,
         "update_seconds": update_seconds,
     }
 
@@ -279,12 +218,12 @@ def _brax_update_flops(work: Workload) -> dict[str, float]:
     steps = work.num_epochs * work.num_minibatches
     all_minibatches = minibatch(steps, sequences, work.unroll_length)
     sgd_steps = lambda carry, data: jax.lax.scan(sgd_step, carry, data)[0]
-    seconds = _timed_runs(_compile(sgd_steps, carry, all_minibatches)[0], (carry, all_minibatches), reps=3)
+    seconds = median_seconds(compile_timed(sgd_steps, carry, all_minibatches)[0], (carry, all_minibatches), calls=3)
     policy = ppo_networks.make_inference_fn(nets)((normalizer, params.policy, params.value))
     return {
-        "sgd_step_xla": _xla_flops(lambda c, d: sgd_step(c, d)[0], carry, minibatch(sequences, work.unroll_length)),
-        "update_matmul": _jaxpr_flops(sgd_steps, carry, all_minibatches),
-        "act_matmul": _jaxpr_flops(policy, jnp.zeros((work.num_envs, obs_size)), key) / work.num_envs,
+        "sgd_step_xla": xla_flops(lambda c, d: sgd_step(c, d)[0], carry, minibatch(sequences, work.unroll_length)),
+        "update_matmul": jaxpr_matmul_flops(sgd_steps, carry, all_minibatches),
+        "act_matmul": jaxpr_matmul_flops(policy, jnp.zeros((work.num_envs, obs_size)), key) / work.num_envs,
         "update_seconds": seconds,
     }
 
@@ -309,24 +248,25 @@ def _our_config(work: Workload, seed: int):
 
 
 def worker_ours(work: Workload, seed: int) -> dict:
-    """(c) jaxrl: experiment.build + infra.runner.run, as `jaxrl train` does, with W&B disabled."""
-    import jax
-    import numpy as np
+    """(c) jaxrl: `experiment.execute`, as `jaxrl train` does, with W&B disabled.
 
-    from jaxrl.experiment import RunSpec, build
+    Compilation time is the run summary's. The runner reports only the sums of its chunk and evaluation
+    times, so its compiled programs are wrapped to time every call; steps and returns are its metrics.jsonl.
+    """
+    import jax
+
+    from jaxrl.experiment import RunOptions, RunSpec, execute
     from jaxrl.infra import runner
-    from jaxrl.infra.logging import RunLogger
 
     start = time.perf_counter()
-    timings = {"chunk": [], "eval": []}
-    records = []
+    calls = {"chunk": [], "eval": []}  # (began, ended) of every call of each program, seconds since start
     compile_programs = runner.compile_programs
 
-    def timed(kind, fn):
+    def timed(kind, program):
         def call(*args):
-            began = time.perf_counter()
-            out = jax.block_until_ready(fn(*args))
-            timings[kind].append(time.perf_counter() - began)
+            began = time.perf_counter() - start
+            out = jax.block_until_ready(program(*args))
+            calls[kind].append((began, time.perf_counter() - start))
             return out
         return call
 
@@ -334,24 +274,21 @@ def worker_ours(work: Workload, seed: int) -> dict:
         chunk, evaluate = compile_programs(*args)
         return timed("chunk", chunk), timed("eval", evaluate)
 
-    class TimedLogger(RunLogger):
-        def log(self, step, metrics, **fields):
-            records.append({"step": step, "time": time.perf_counter() - start,
-                            "return": float(np.mean(metrics["eval/return"]))})
-            super().log(step, metrics, **fields)
-
     runner.compile_programs = timed_compile
     try:
-        experiment = build(RunSpec("ppo", work.env, (seed,), _our_config(work, seed)))
         with tempfile.TemporaryDirectory() as run_dir:
-            logger = TimedLogger(Path(run_dir), "bench", [seed], {}, "disabled")
-            _, summary = runner.run(experiment.trainer, [seed], Path(run_dir), logger, progress=False)
-            logger.close()
+            spec = RunSpec("ppo", work.env, (seed,), _our_config(work, seed))
+            _, summary = execute(spec, run_dir, RunOptions(progress=False, wandb_mode="disabled"))
+            logged = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
     finally:
         runner.compile_programs = compile_programs
     total = time.perf_counter() - start
+    # One seed: one logged row per evaluation, written as the evaluation returns.
+    records = [{"step": row["step"], "time": ended, "return": row["eval/return"]}
+               for row, (_, ended) in zip(logged, calls["eval"], strict=True)]
     return {"total": total, "records": records, "compile": summary["compile_seconds"],
-            "eval_seconds": timings["eval"], "train_seconds": timings["chunk"]}
+            "eval_seconds": [ended - began for began, ended in calls["eval"]],
+            "train_seconds": [ended - began for began, ended in calls["chunk"]]}
 
 
 def _patch_brax() -> None:
@@ -491,14 +428,15 @@ def print_runs(work: Workload, results: dict[str, list[dict]]) -> None:
     both = len(names) == 2
     print("| | " + " | ".join(names) + (" | ratio |" if both else " |"))
     print("|---|" + "---:|" * (len(names) + both))
-    for label, key, ratio in RUN_ROWS:
+    for label, key, orientation in RUN_ROWS:
         if key == "total_without_recompile" and "brax" not in names:
             continue
         values = [_mean([f[key] for f in figures[n]]) for n in names]
         cells = [_fmt(v) for v in values]
         if both and all(values):
             brax, ours = values
-            cells.append(f"{brax / ours if ratio == 'brax/ours' else ours / brax:.2f} ({ratio})")
+            value, reference = (brax, ours) if orientation == "brax/ours" else (ours, brax)
+            cells.append(f"{ratio(value, reference, unit='')} ({orientation})")
         elif both:
             cells.append("")
         print(f"| {label} | " + " | ".join(cells) + " |")

@@ -7,6 +7,7 @@ summary.json exists and resuming ones that were cut off), then writes the table 
 fast tasks, one for Brax locomotion), leaving the rest of the doc alone.
 
 Usage: .venv/bin/python scripts/offline_results.py [--lock /tmp/jaxrl-bench.lock] [--envs pendulum,pointmass]
+       .venv/bin/python scripts/offline_results.py --dataset-seed 1   # the same study on datasets made with seed 1
        .venv/bin/python scripts/offline_results.py --envs halfcheetah,hopper   # about an hour on 2 CPU cores
        .venv/bin/python scripts/offline_results.py --envs halfcheetah,hopper --tiers medium-expert --updates 100000
 With --lock, every heavy command runs under `flock LOCK`, so it never overlaps another job holding the lock.
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from jaxrl.data import storage  # noqa: E402
-from jaxrl.data.make import TIERS  # noqa: E402
+from jaxrl.tiers import TIERS  # noqa: E402
 
 ENVS = ("pendulum", "pointmass")  # the default; Brax locomotion (halfcheetah, hopper) by --envs
 COST_ENVS = ("pointmass",)  # envs whose info["cost"] means something (pendulum's is always 0)
@@ -47,22 +48,27 @@ DATASET_OPTIONS = {"pointmass": ["--set", "eval_every=2048"],
 # episodes: a 1000-step Brax episode costs as much as 5 pendulum episodes, and its return varies less.
 ENV_TIERS = {"halfcheetah": ("medium", "medium-replay", "medium-expert"),
              "hopper": ("medium", "medium-replay", "medium-expert")}
-TRAIN_SETS = {"halfcheetah": ["eval_episodes=10"], "hopper": ["eval_episodes=10"]}  # --set key=value per env
 JAXRL = ".venv/bin/jaxrl"
 DOC = ROOT / "docs" / "results.md"
 
 
 class Variant(NamedTuple):
-    """The study as configured (the default), or a variant with `updates` per agent (evaluated halfway and at
-    the end) on `tiers` only, whose runs live in runs/offline-<N>k/ and whose table is a block of its own."""
+    """The study as configured (the default), or a variant: `updates` per agent (evaluated halfway and at the
+    end) on `tiers` only, and/or datasets made with another `dataset_seed` (in data/<env>-dseed<k>/). A variant's
+    runs live in runs/offline<suffix>/ and its table is a block of its own."""
 
     updates: int | None = None
     tiers: tuple[str, ...] | None = None
+    dataset_seed: int = 0
 
     @property
     def suffix(self) -> str:
-        """What the variant appends to the runs folder and the doc block's name: "" or e.g. "-100k"."""
-        return "" if self.updates is None else f"-{self.updates // 1000}k"
+        """What the variant appends to the runs folder and the doc block's name: "", "-100k", "-dseed1", ..."""
+        return ("" if self.updates is None else f"-{self.updates // 1000}k") + self.data_suffix
+
+    @property
+    def data_suffix(self) -> str:
+        return f"-dseed{self.dataset_seed}" if self.dataset_seed else ""
 
 
 STANDARD = Variant()
@@ -78,9 +84,19 @@ def group_of(env: str) -> str:
     return "fast" if env in ENVS else "brax"
 
 
-def dataset_command(env: str) -> list[str]:
-    return [JAXRL, "dataset", "make", "--env", env, "--out", f"data/{env}", "--steps", str(DATASET_STEPS),
-            *DATASET_OPTIONS.get(env, [])]
+def data_dir(env: str, variant: Variant = STANDARD) -> str:
+    return f"data/{env}{variant.data_suffix}"
+
+
+def dataset_command(env: str, variant: Variant = STANDARD) -> list[str]:
+    seed = ["--seed", str(variant.dataset_seed)] if variant.dataset_seed else []
+    return [JAXRL, "dataset", "make", "--env", env, "--out", data_dir(env, variant), "--steps", str(DATASET_STEPS),
+            *seed, *DATASET_OPTIONS.get(env, [])]
+
+
+def config_file(env: str, agent: str) -> str:
+    """Brax locomotion uses the agents' locomotion configs (the papers' reward scaling, state normalization)."""
+    return f"experiments/offline/{agent}{'' if group_of(env) == 'fast' else '-locomotion'}.yaml"
 
 
 def run_dir(env: str, tier: str, agent: str, variant: Variant = STANDARD) -> str:
@@ -88,10 +104,8 @@ def run_dir(env: str, tier: str, agent: str, variant: Variant = STANDARD) -> str
 
 
 def train_command(env: str, tier: str, agent: str, variant: Variant = STANDARD) -> list[str]:
-    sets = TRAIN_SETS.get(env, [])
-    if variant.updates is not None:
-        sets = [*sets, f"num_updates={variant.updates}", f"eval_every={variant.updates // 2}"]
-    return [JAXRL, "train", agent, "--dataset", f"data/{env}/{tier}", "--config", f"experiments/offline/{agent}.yaml",
+    sets = [] if variant.updates is None else [f"num_updates={variant.updates}", f"eval_every={variant.updates // 2}"]
+    return [JAXRL, "train", agent, "--dataset", f"{data_dir(env, variant)}/{tier}", "--config", config_file(env, agent),
             "--seeds", str(SEEDS), "--run-dir", run_dir(env, tier, agent, variant), "--wandb", "disabled",
             "--no-progress", *(["--set", *sets] if sets else [])]
 
@@ -113,10 +127,10 @@ def execute(command: list[str], lock: str | None) -> float:
     return time.perf_counter() - began
 
 
-def build_datasets(envs: list[str], lock: str | None) -> None:
+def build_datasets(envs: list[str], lock: str | None, variant: Variant = STANDARD) -> None:
     for env in envs:
-        if not (ROOT / "data" / env / "tiers.json").is_file():
-            execute(dataset_command(env), lock)
+        if not (ROOT / data_dir(env, variant) / "tiers.json").is_file():
+            execute(dataset_command(env, variant), lock)
 
 
 def train_all(envs: list[str], lock: str | None, variant: Variant = STANDARD) -> None:
@@ -136,7 +150,7 @@ def train_all(envs: list[str], lock: str | None, variant: Variant = STANDARD) ->
 
 def complete(env: str, variant: Variant = STANDARD) -> bool:
     """Whether the datasets and every run of `env` are finished."""
-    return (ROOT / "data" / env / "tiers.json").is_file() and all(
+    return (ROOT / data_dir(env, variant) / "tiers.json").is_file() and all(
         (ROOT / run_dir(env, tier, agent, variant) / "summary.json").is_file()
         for tier in tiers_of(env, variant) for agent in AGENTS)
 
@@ -177,14 +191,14 @@ def tables(envs: list[str], variant: Variant = STANDARD) -> str:
     """Markdown of the score table, the cost table (envs with a cost signal) and the reference returns."""
     score_rows, cost_rows, reference_rows, seconds = [], [], [], 0.0
     for env in envs:
-        tiers = json.loads((ROOT / "data" / env / "tiers.json").read_text())
+        tiers = json.loads((ROOT / data_dir(env, variant) / "tiers.json").read_text())
         references = tiers["reference_returns"]
-        ppo = json.loads((ROOT / "data" / env / "ppo_run" / "summary.json").read_text())
+        ppo = json.loads((ROOT / data_dir(env, variant) / "ppo_run" / "summary.json").read_text())
         reference_rows.append(f"| {env} | {references['random']:.2f} | {references['expert']:.2f} | "
                               f"{tiers['medium_chunk']} | {tiers['expert_chunk']} | {ppo['env_steps']:,} | "
                               f"{ppo['wall_seconds'] / 60:.1f} |")
         for tier in tiers_of(env, variant):
-            directory = ROOT / "data" / env / tier
+            directory = ROOT / data_dir(env, variant) / tier
             metadata = storage.load_metadata(directory)
             returns, costs, cut = complete_episodes(directory)
             behavior = (f"{metadata.normalized_score(float(returns.mean())):.1f} ({returns.size} ep)"
@@ -227,7 +241,7 @@ def tables(envs: list[str], variant: Variant = STANDARD) -> str:
 
 def commands_block(envs: list[str], lock: str | None, variant: Variant = STANDARD) -> str:
     prefix = f"flock {lock} " if lock else ""
-    lines = [shlex.join(dataset_command(env)) for env in envs]
+    lines = [shlex.join(dataset_command(env, variant)) for env in envs]
     lines += [shlex.join(train_command(env, tier, agent, variant)) for env in envs for tier in tiers_of(env, variant)
               for agent in AGENTS]
     return ("Every command, as run (each under `" + prefix.strip() + "`)" if lock else "Every command, as run") + \
@@ -254,13 +268,15 @@ def main() -> int:
     parser.add_argument("--envs", default=",".join(ENVS), help="comma-separated envs")
     parser.add_argument("--updates", type=int, help="a variant: this many updates for every agent (own runs and table)")
     parser.add_argument("--tiers", help="with --updates: comma-separated tiers (default: every tier of each env)")
+    parser.add_argument("--dataset-seed", type=int, default=0,
+                        help="a variant: datasets made with this seed (data/<env>-dseed<N>/), their own runs and table")
     parser.add_argument("--no-doc", action="store_true", help="print the table but leave docs/results.md alone")
     args = parser.parse_args()
     if args.tiers and args.updates is None:
         parser.error("--tiers is for a variant: give --updates too")
     envs = args.envs.split(",")
-    variant = Variant(args.updates, tuple(args.tiers.split(",")) if args.tiers else None)
-    build_datasets(envs, args.lock)
+    variant = Variant(args.updates, tuple(args.tiers.split(",")) if args.tiers else None, args.dataset_seed)
+    build_datasets(envs, args.lock, variant)
     train_all(envs, args.lock, variant)
     # A group's block keeps every env of the group whose results are complete, not only the ones run now.
     for group in dict.fromkeys(group_of(env) for env in envs):

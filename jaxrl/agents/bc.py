@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl.agents import common
+from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.networks import MLP
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
@@ -30,6 +31,7 @@ class Config(common.OfflineConfig):
 
 
 class AgentState(NamedTuple):
+    normalizer: common.InputNormalizer  # the dataset's statistics the agent sees its inputs through
     policy: common.TrainState
     step: jax.Array  # [] int32, gradient steps taken
 
@@ -51,23 +53,29 @@ def bc_loss(policy_params: Params, batch: Transition, key: PRNGKey, *, policy: M
     return loss, {"bc_loss": loss}
 
 
-def make_learner(config: Config, spec: EnvSpec) -> Learner:
-    """BC as the learner triple: init(key), act(state, obs, key, deterministic), update(state, batch, key)."""
+def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | None = None) -> Learner:
+    """BC as the learner triple: init(key), act(state, obs, key, deterministic), update(state, batch, key).
+
+    `statistics` of the dataset are needed when the config normalizes observations or rewards."""
     common.require_continuous(spec, "BC")
     policy = make_policy(config, spec)
     optimizer = optax.adam(config.learning_rate)
+    normalizer = common.make_normalizer(config, spec, statistics)
 
     def init(key: PRNGKey) -> AgentState:
         params = policy.init(key, jnp.zeros((1, spec.obs_size)))
-        return AgentState(policy=common.init_train_state(params, optimizer), step=jnp.zeros((), jnp.int32))
+        return AgentState(normalizer=normalizer, policy=common.init_train_state(params, optimizer),
+                          step=jnp.zeros((), jnp.int32))
 
     def act(state: AgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
         del key, deterministic  # the policy is deterministic
-        return policy_action(policy, state.policy.params, obs), {}
+        return policy_action(policy, state.policy.params, state.normalizer.observations(obs)), {}
 
     def update(state: AgentState, batch: Transition, key: PRNGKey) -> tuple[AgentState, Metrics]:
+        batch = state.normalizer.transitions(batch)
         grads, metrics = jax.grad(bc_loss, has_aux=True)(state.policy.params, batch, key, policy=policy)
-        new_state = AgentState(policy=common.apply_gradients(state.policy, grads, optimizer), step=state.step + 1)
+        new_state = AgentState(normalizer=state.normalizer,
+                               policy=common.apply_gradients(state.policy, grads, optimizer), step=state.step + 1)
         return new_state, metrics
 
     return Learner(init=init, act=act, update=update)

@@ -1,4 +1,5 @@
-"""Pieces every offline agent shares: the offline-loop config keys, range checks, optimizer state and target nets."""
+"""Pieces every offline agent shares: the offline-loop config keys, range checks, input normalization, optimizer
+state and target nets."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from jaxrl.types import EnvSpec, Params
+from jaxrl.data.statistics import DatasetStatistics
+from jaxrl.types import EnvSpec, Params, Transition
 
 
 def require(ok: bool, key: str, requirement: str, value: Any) -> None:
@@ -45,6 +48,11 @@ class OfflineConfig:
     eval_episodes: int = 10  # episodes per evaluation
     seed: int = 0  # seed of the run's root key
     hidden_sizes: tuple[int, ...] = (256, 256)  # hidden layer widths of every network
+    # Standardize observations by the dataset's mean and std (+ OBS_STD_EPSILON), as CORL and unifloral offer.
+    normalize_observations: bool = False
+    # Multiply rewards by episode_length / (max - min episode return of the dataset): IQL's locomotion setting
+    # (1000 / range on D4RL's 1000-step tasks), under which its fixed inverse temperature was tuned.
+    normalize_rewards: bool = False
 
     def __post_init__(self) -> None:
         check_positive(self, "batch_size", "num_updates", "eval_every", "eval_episodes")
@@ -64,6 +72,48 @@ def require_continuous(spec: EnvSpec, agent: str) -> None:
             f"{agent}: environment '{spec.name}' has discrete actions; the offline agents support continuous "
             "actions for now (use an environment with a continuous action space)"
         )
+
+
+OBS_STD_EPSILON = 1e-3  # added to the dataset's observation std (CORL's value): constant features stay finite
+
+
+class InputNormalizer(NamedTuple):
+    """What an offline agent does to its inputs: standardize observations, scale rewards.
+
+    Part of the agent state, so it is checkpointed with the networks, and a restored agent (evaluation,
+    fine-tuning) sees observations as it was trained to. Identity (mean 0, std 1, scale 1) when the config
+    normalizes nothing, which changes no value.
+    """
+
+    obs_mean: jax.Array  # [obs_size]
+    obs_std: jax.Array  # [obs_size]
+    reward_scale: jax.Array  # []
+
+    def observations(self, obs: jax.Array) -> jax.Array:
+        return (obs - self.obs_mean) / self.obs_std
+
+    def transitions(self, batch: Transition) -> Transition:
+        """A sampled batch as the agent learns from it."""
+        return batch._replace(obs=self.observations(batch.obs), next_obs=self.observations(batch.next_obs),
+                              reward=batch.reward * self.reward_scale)
+
+
+def make_normalizer(config: OfflineConfig, spec: EnvSpec, statistics: DatasetStatistics | None) -> InputNormalizer:
+    """The normalizer `config` asks for, from the dataset's `statistics` (None: only an identity is possible)."""
+    mean, std = np.zeros(spec.obs_size, np.float32), np.ones(spec.obs_size, np.float32)
+    scale = 1.0
+    wanted = [key for key in ("normalize_observations", "normalize_rewards") if getattr(config, key)]
+    if wanted and statistics is None:
+        raise ValueError(f"config key(s) {', '.join(wanted)} need the dataset's statistics; none were given")
+    if config.normalize_observations:
+        mean, std = statistics.obs_mean, statistics.obs_std + OBS_STD_EPSILON
+    if config.normalize_rewards:
+        spread = statistics.max_episode_return - statistics.min_episode_return
+        require(spread > 0, "normalize_rewards", "used on a dataset whose episode returns differ (max > min)",
+                f"all episodes return {statistics.max_episode_return}")
+        scale = spec.episode_length / spread
+    return InputNormalizer(jnp.asarray(mean, jnp.float32), jnp.asarray(std, jnp.float32),
+                           jnp.asarray(scale, jnp.float32))
 
 
 class TrainState(NamedTuple):

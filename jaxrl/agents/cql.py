@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl.agents import common
+from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.networks import GaussianHead, QEnsemble, tanh_gaussian
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
@@ -58,6 +59,7 @@ class Networks(NamedTuple):
 
 
 class AgentState(NamedTuple):
+    normalizer: common.InputNormalizer  # the dataset's statistics the agent sees its inputs through
     critic: common.TrainState
     target_critic_params: Params
     policy: common.TrainState
@@ -206,8 +208,10 @@ def lagrange_loss(log_lagrange_multiplier: jax.Array, penalty: jax.Array, config
     return -lagrange_multiplier(log_lagrange_multiplier) * config.cql_alpha * (penalty - config.target_action_gap)
 
 
-def make_learner(config: Config, spec: EnvSpec) -> Learner:
-    """CQL as the learner triple: init(key), act(state, obs, key, deterministic), update(state, batch, key)."""
+def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | None = None) -> Learner:
+    """CQL as the learner triple: init(key), act(state, obs, key, deterministic), update(state, batch, key).
+
+    `statistics` of the dataset are needed when the config normalizes observations or rewards."""
     common.require_continuous(spec, "CQL")
     nets = make_networks(config, spec)
     critic_optimizer = optax.adam(config.critic_lr)
@@ -216,12 +220,14 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
     lagrange_optimizer = optax.adam(config.critic_lr)  # as in CORL
     target_entropy = -float(spec.action_size)
     losses = {"nets": nets, "config": config}
+    normalizer = common.make_normalizer(config, spec, statistics)
 
     def init(key: PRNGKey) -> AgentState:
         critic_key, policy_key = jax.random.split(key)
         obs = jnp.zeros((1, spec.obs_size))
         critic_params = nets.critic.init(critic_key, obs, jnp.zeros((1, spec.action_size)))
         return AgentState(
+            normalizer=normalizer,
             critic=common.init_train_state(critic_params, critic_optimizer),
             target_critic_params=critic_params,
             policy=common.init_train_state(nets.policy.init(policy_key, obs), policy_optimizer),
@@ -231,7 +237,7 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         )
 
     def act(state: AgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
-        mean, log_std = nets.policy.apply(state.policy.params, obs)
+        mean, log_std = nets.policy.apply(state.policy.params, state.normalizer.observations(obs))
         action = jnp.tanh(mean) if deterministic else tanh_gaussian(mean, log_std).sample(seed=key)
         return action, {}
 
@@ -260,11 +266,13 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         return policy, log_temperature, {**metrics, "temperature": temperature}
 
     def update(state: AgentState, batch: Transition, key: PRNGKey) -> tuple[AgentState, Metrics]:
+        batch = state.normalizer.transitions(batch)
         # Critics, policy and temperature all read the pre-update networks, as in the official code.
         critic_key, policy_key = jax.random.split(key)
         critic, log_lagrange_multiplier, critic_metrics = update_critic(state, batch, critic_key)
         policy, log_temperature, policy_metrics = update_policy(state, batch, policy_key)
         new_state = AgentState(
+            normalizer=state.normalizer,
             critic=critic,
             target_critic_params=common.polyak_update(
                 state.target_critic_params, critic.params, config.target_update_rate

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl.agents import common
+from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.networks import GaussianHead, QEnsemble, ValueNet, gaussian
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
@@ -48,6 +49,7 @@ class Networks(NamedTuple):
 
 
 class AgentState(NamedTuple):
+    normalizer: common.InputNormalizer  # the dataset's statistics the agent sees its inputs through
     value: common.TrainState
     critic: common.TrainState
     target_critic_params: Params
@@ -107,15 +109,23 @@ def policy_loss(
     return loss, {"policy_loss": loss, "advantage_weight_mean": weights.mean(), "data_log_prob": log_prob.mean()}
 
 
-def make_learner(config: Config, spec: EnvSpec) -> Learner:
-    """IQL as the learner triple: init(key), act(state, obs, key, deterministic), update(state, batch, key)."""
+def policy_lr_schedule(config: Config) -> optax.Schedule:
+    """The paper (and CORL) anneal only the policy's learning rate: a cosine to 0 over the run's `num_updates`,
+    exactly the updates the offline loop runs."""
+    return optax.cosine_decay_schedule(config.policy_lr, config.num_updates)
+
+
+def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | None = None) -> Learner:
+    """IQL as the learner triple: init(key), act(state, obs, key, deterministic), update(state, batch, key).
+
+    `statistics` of the dataset are needed when the config normalizes observations or rewards."""
     common.require_continuous(spec, "IQL")
     nets = make_networks(config, spec)
     value_optimizer = optax.adam(config.value_lr)
     critic_optimizer = optax.adam(config.critic_lr)
-    # The paper (and CORL) anneal only the policy's learning rate, with a cosine over the whole run.
-    policy_optimizer = optax.adam(optax.cosine_decay_schedule(config.policy_lr, config.num_updates))
+    policy_optimizer = optax.adam(policy_lr_schedule(config))
     losses = {"nets": nets, "config": config}
+    normalizer = common.make_normalizer(config, spec, statistics)
 
     def init(key: PRNGKey) -> AgentState:
         value_key, critic_key, policy_key = jax.random.split(key, 3)
@@ -123,6 +133,7 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         action = jnp.zeros((1, spec.action_size))
         critic_params = nets.critic.init(critic_key, obs, action)
         return AgentState(
+            normalizer=normalizer,
             value=common.init_train_state(nets.value.init(value_key, obs), value_optimizer),
             critic=common.init_train_state(critic_params, critic_optimizer),
             target_critic_params=critic_params,
@@ -131,11 +142,12 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         )
 
     def act(state: AgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
-        dist = policy_distribution(nets, state.policy.params, obs)
+        dist = policy_distribution(nets, state.policy.params, state.normalizer.observations(obs))
         action = dist.mode() if deterministic else dist.sample(seed=key)
         return jnp.clip(action, -1.0, 1.0), {}
 
     def update(state: AgentState, batch: Transition, key: PRNGKey) -> tuple[AgentState, Metrics]:
+        batch = state.normalizer.transitions(batch)
         # All three losses read the pre-update networks, so they are computed side by side.
         target_q = nets.critic.apply(state.target_critic_params, batch.obs, batch.action).min(axis=0)  # [B]
         next_value = nets.value.apply(state.value.params, batch.next_obs)  # [B]
@@ -152,6 +164,7 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         )
         critic = common.apply_gradients(state.critic, critic_grads, critic_optimizer)
         new_state = AgentState(
+            normalizer=state.normalizer,
             value=common.apply_gradients(state.value, value_grads, value_optimizer),
             critic=critic,
             target_critic_params=common.polyak_update(

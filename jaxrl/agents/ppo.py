@@ -71,6 +71,12 @@ class Config:
         """Environment steps consumed by one rollout + update."""
         return self.num_envs * self.unroll_length * self.action_repeat
 
+    @property
+    def num_iterations(self) -> int:
+        """Rollout + update iterations of the run: the fewest that reach `total_steps`. The online loop runs
+        exactly this many and the learning-rate schedule spans exactly this many."""
+        return -(-self.total_steps // self.steps_per_iteration)
+
 
 class PPOState(NamedTuple):
     params: dict[str, Any]  # {"policy": ..., "value": ...}
@@ -127,13 +133,18 @@ def clipped_surrogate(log_prob, old_log_prob, advantages, clip_eps):
     return -surrogate.mean(), clip_fraction, approx_kl
 
 
+def learning_rate_schedule(config: Config) -> optax.Schedule | float:
+    """Adam's step size per SGD step: linear to 0 over exactly the run's SGD steps when `anneal_lr`."""
+    if not config.anneal_lr:
+        return config.learning_rate
+    sgd_steps = config.num_iterations * config.num_epochs * config.num_minibatches
+    return optax.linear_schedule(config.learning_rate, 0.0, sgd_steps)
+
+
 def make_learner(config: Config, spec: EnvSpec) -> Learner:
     """PPO as a `Learner`; `update` takes a `Trajectory` of T = unroll_length steps from B = num_envs envs."""
     nets = make_networks(config, spec)
-    iterations = -(-config.total_steps // config.steps_per_iteration)
-    steps_per_update = config.num_epochs * config.num_minibatches
-    schedule = (optax.linear_schedule(config.learning_rate, 0.0, iterations * steps_per_update)
-                if config.anneal_lr else config.learning_rate)
+    schedule = learning_rate_schedule(config)
     clip = [optax.clip_by_global_norm(config.max_grad_norm)] if config.max_grad_norm > 0 else []
     optimizer = optax.chain(*clip, optax.adam(schedule, eps=1e-5))
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from jaxrl.infra.checkpoint import Checkpointer
 from jaxrl.infra.files import atomic_write_json, tree_sha256
 from jaxrl.infra.logging import RunLogger
+from jaxrl.infra.watchdog import DEFAULT_TIMEOUT, Watchdog
 from jaxrl.train import Trainer
 
 
@@ -47,8 +48,8 @@ def over_seeds(fn, seed_batch: int | None = None, num_seeds: int | None = None):
 def init_seeds(trainer: Trainer, keys: jax.Array) -> Any:
     """The run state of every seed, stacked along a leading axis.
 
-    Each seed is initialized on its own (lax.map), not vmapped: batched QRs (orthogonal init) deadlock XLA's
-    CPU thread pool from 4 seeds on (jaxlib 0.10.2; seen with IQL and CQL). Init runs once: the loop costs nothing.
+    Each seed is initialized on its own (lax.map), so its initial state is bit-identical to a run of that
+    seed alone whatever the seed count; init runs once, so the loop costs nothing.
     """
     return jax.jit(lambda keys: jax.lax.map(trainer.init, keys))(keys)
 
@@ -56,11 +57,12 @@ def init_seeds(trainer: Trainer, keys: jax.Array) -> Any:
 def compile_programs(trainer: Trainer, state: Any, eval_keys: jax.Array, data: Any, seed_batch: int | None = None):
     """AOT-compile the chunk and the evaluation at once (XLA compiles them on separate threads)."""
     num_seeds = jax.tree.leaves(state)[0].shape[0]
-    chunk_fn = jax.jit(over_seeds(trainer.run_chunk, seed_batch, num_seeds), donate_argnums=0)
+    chunk_seeds = over_seeds(lambda one, shared: trainer.run_chunk(one, *shared), seed_batch, num_seeds)
+    chunk_fn = jax.jit(lambda state, data, iterations: chunk_seeds(state, (data, iterations)), donate_argnums=0)
     evaluate_seeds = over_seeds(lambda pair, _: trainer.evaluate(*pair), seed_batch, num_seeds)
     eval_fn = jax.jit(lambda agent, keys: evaluate_seeds((agent, keys), None))
     with ThreadPoolExecutor(2) as pool:
-        chunk = pool.submit(lambda: chunk_fn.lower(state, data).compile())
+        chunk = pool.submit(lambda: chunk_fn.lower(state, data, jnp.int32(0)).compile())
         evaluate = pool.submit(lambda: eval_fn.lower(state.agent, eval_keys).compile())
         return chunk.result(), evaluate.result()
 
@@ -69,66 +71,85 @@ def _eval_keys_at(eval_keys: jax.Array, chunk: int) -> jax.Array:
     return jax.vmap(jax.random.fold_in, in_axes=(0, None))(eval_keys, chunk)
 
 
-def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, data: Any = None,
-        resume: bool = False, checkpoint_every: int = 1, progress: bool = True,
-        keep_checkpoints: int | None = 2, seed_batch: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """Train all seeds to the end (from the newest checkpoint when `resume`); returns (state, summary)."""
-    start = time.perf_counter()
-    train_keys, eval_keys = seed_keys(seeds)
-    state = init_seeds(trainer, train_keys)
-    checkpointer = Checkpointer(Path(run_dir) / "checkpoints", keep_checkpoints)
-    first_chunk = 0
-    if resume and checkpointer.latest_chunk() is not None:
-        first_chunk = checkpointer.latest_chunk()
-        state = checkpointer.restore(first_chunk, state)
-        logger.drop_after(first_chunk * trainer.chunk_size)
-    compile_start = time.perf_counter()
-    run_chunk, evaluate = compile_programs(trainer, state, eval_keys, data, seed_batch)
-    compile_seconds = time.perf_counter() - compile_start
+class _Clock:
+    """Times the blocking calls of a run by kind, each under the watchdog with the program's name."""
 
-    timings = {"train": 0.0, "eval": 0.0}
+    def __init__(self, watchdog: Watchdog):
+        self.watchdog = watchdog
+        self.seconds = {"train": 0.0, "eval": 0.0}
 
-    def timed(kind, fn, *args):
+    def __call__(self, kind: str, program: str, fn, *args):
         began = time.perf_counter()
-        out = jax.block_until_ready(fn(*args))
-        timings[kind] += time.perf_counter() - began
+        with self.watchdog.watch(program):
+            out = jax.block_until_ready(fn(*args))
+        self.seconds[kind] += time.perf_counter() - began
         return out
 
-    eval_metrics = None
-    if first_chunk == 0:
-        eval_metrics = timed("eval", evaluate, state.agent, _eval_keys_at(eval_keys, 0))
-        logger.log(0, eval_metrics, chunk=0)
-    bar = tqdm(total=trainer.num_chunks * trainer.chunk_size, initial=first_chunk * trainer.chunk_size,
-               unit=" " + trainer.unit.replace("_", " "), unit_scale=True, disable=not progress, dynamic_ncols=True)
-    for chunk in range(first_chunk + 1, trainer.num_chunks + 1):
-        state, metrics = timed("train", run_chunk, state, data)
-        eval_metrics = timed("eval", evaluate, state.agent, _eval_keys_at(eval_keys, chunk))
-        step = chunk * trainer.chunk_size
-        logger.log(step, {**metrics, **eval_metrics}, chunk=chunk)
-        if chunk % checkpoint_every == 0 or chunk == trainer.num_chunks:
-            checkpointer.save(chunk, state)
-        bar.set_postfix_str(f"eval return {np.mean(eval_metrics['eval/return']):.1f}")
-        bar.update(trainer.chunk_size)
-    bar.close()
-    checkpointer.close()
 
-    trained = (trainer.num_chunks - first_chunk) * trainer.chunk_size * len(seeds)
-    rate_name = "steps_per_second" if trainer.unit == "env_steps" else "updates_per_second"
-    returns = np.asarray(eval_metrics["eval/return"], dtype=float)
-    summary = {
-        trainer.unit: trainer.num_chunks * trainer.chunk_size,
-        "seeds": seeds,
-        "eval_return_mean": float(returns.mean()),
-        "eval_return_per_seed": returns.tolist(),
-        "eval_cost_mean": float(np.mean(eval_metrics["eval/cost"])),
-        "wall_seconds": time.perf_counter() - start,
-        "compile_seconds": compile_seconds,
-        "eval_seconds": timings["eval"],
-        rate_name: trained / timings["train"] if timings["train"] else None,
-        "final_params_sha256": tree_sha256(state.agent),
-        "resumed_from_chunk": first_chunk,
-    }
+def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, data: Any = None,
+        resume: bool = False, checkpoint_every: int = 1, progress: bool = True,
+        keep_checkpoints: int | None = 2, seed_batch: int | None = None,
+        watchdog_seconds: float | None = DEFAULT_TIMEOUT) -> tuple[Any, dict[str, Any]]:
+    """Train all seeds to the end (from the newest checkpoint when `resume`); returns (state, summary).
+
+    Every blocking call runs under a `Watchdog` that ends the process when it stops making progress for
+    `watchdog_seconds` (None or 0: never).
+    """
+    start = time.perf_counter()
+    plan = trainer.plan
+    with Watchdog(watchdog_seconds, cpu_progress=jax.default_backend() == "cpu") as watchdog:
+        clock = _Clock(watchdog)
+        train_keys, eval_keys = seed_keys(seeds)
+        with watchdog.watch(f"initialization of {len(seeds)} seed(s)"):
+            state = jax.block_until_ready(init_seeds(trainer, train_keys))
+        checkpointer = Checkpointer(Path(run_dir) / "checkpoints", keep_checkpoints)
+        first_chunk = 0
+        if resume and checkpointer.latest_chunk() is not None:
+            first_chunk = checkpointer.latest_chunk()
+            state = checkpointer.restore(first_chunk, state)
+            logger.drop_after(plan.units_done(first_chunk))
+        compile_start = time.perf_counter()
+        with watchdog.watch("compilation of the training chunk and the evaluation", cpu_progress=True):
+            run_chunk, evaluate = compile_programs(trainer, state, eval_keys, data, seed_batch)
+        compile_seconds = time.perf_counter() - compile_start
+
+        def evaluate_at(program: str, chunk: int):
+            return clock("eval", program, evaluate, state.agent, _eval_keys_at(eval_keys, chunk))
+
+        eval_metrics = None
+        if first_chunk == 0:
+            eval_metrics = evaluate_at("evaluation before training", 0)
+            logger.log(0, eval_metrics, chunk=0)
+        elif first_chunk == plan.num_chunks:  # resuming a finished run: its final evaluation again, unlogged
+            eval_metrics = evaluate_at("final evaluation", first_chunk)
+        bar = tqdm(total=plan.total_units, initial=plan.units_done(first_chunk),
+                   unit=" " + plan.unit.replace("_", " "), unit_scale=True, disable=not progress, dynamic_ncols=True)
+        for chunk in range(first_chunk + 1, plan.num_chunks + 1):
+            where = f"chunk {chunk} of {plan.num_chunks}"
+            iterations = jnp.int32(plan.chunk_iterations(chunk))
+            state, metrics = clock("train", f"training {where}", run_chunk, state, data, iterations)
+            eval_metrics = evaluate_at(f"evaluation after {where}", chunk)
+            logger.log(plan.units_done(chunk), {**metrics, **eval_metrics}, chunk=chunk)
+            if chunk % checkpoint_every == 0 or chunk == plan.num_chunks:
+                checkpointer.save(chunk, state)
+            bar.set_postfix_str(f"eval return {np.mean(eval_metrics['eval/return']):.1f}")
+            bar.update(plan.units_done(chunk) - plan.units_done(chunk - 1))
+        bar.close()
+        checkpointer.close()
+    trained = (plan.total_units - plan.units_done(first_chunk)) * len(seeds)
+    summary = {**_final_figures(plan, seeds, state, eval_metrics), "wall_seconds": time.perf_counter() - start,
+               "compile_seconds": compile_seconds, "eval_seconds": clock.seconds["eval"],
+               ("steps_per_second" if plan.unit == "env_steps" else "updates_per_second"):
+                   trained / clock.seconds["train"] if clock.seconds["train"] else None,
+               "resumed_from_chunk": first_chunk}
     return state, summary
+
+
+def _final_figures(plan, seeds: list[int], state: Any, eval_metrics: dict[str, Any]) -> dict[str, Any]:
+    returns = np.asarray(eval_metrics["eval/return"], dtype=float)
+    return {plan.unit: plan.total_units, "seeds": seeds, "eval_return_mean": float(returns.mean()),
+            "eval_return_per_seed": returns.tolist(), "eval_cost_mean": float(np.mean(eval_metrics["eval/cost"])),
+            "final_params_sha256": tree_sha256(state.agent)}
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:

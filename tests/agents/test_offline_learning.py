@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 
 import envs
-from jaxrl.data import collect as collect_lib
-from jaxrl.data import make, storage
+from jaxrl import collect as collect_lib
+from jaxrl import tiers
+from jaxrl.data import storage
 from jaxrl.data.metadata import Metadata
 from tests.helpers import train
 
@@ -41,16 +42,16 @@ CQL_MARGIN = 1.75
 def medium_replay(tmp_path_factory) -> str:
     """A pointmass medium-replay dataset folder, built as `jaxrl dataset make` builds that tier."""
     out = tmp_path_factory.mktemp("offline")
-    run_dir = make.train_ppo(ENV, out / "ppo_run", PPO_OVERRIDES, seed=0, wandb_mode="disabled")
-    returns = make.checkpoint_returns(run_dir)
-    medium, _ = make.pick_policies(returns, make.evaluate_random(ENV, 32, seed=0))
+    run_dir = tiers.train_ppo(ENV, out / "ppo_run", PPO_OVERRIDES, seed=0, wandb_mode="disabled")
+    returns = tiers.checkpoint_returns(run_dir)
+    medium, _ = tiers.pick_policies(returns, tiers.evaluate_random(ENV, 32, seed=0))
     parts = []
-    for chunk in make.replay_policies(returns, medium):
+    for chunk in tiers.replay_policies(returns, medium):
         behavior, _ = collect_lib.behavior_from_run(run_dir, chunk=chunk)
         parts.append(collect_lib.collect(behavior, ENV, STEPS_PER_CHECKPOINT, NUM_ENVS, seed=chunk))
     spec = envs.spec(ENV, envs.make(ENV))
     metadata = Metadata(env_name=ENV, obs_size=spec.obs_size, action_size=spec.action_size, discrete=False)
-    storage.save(out / "medium-replay", make.concatenate(parts), metadata)
+    storage.save(out / "medium-replay", tiers.concatenate(parts), metadata)
     return str(out / "medium-replay")
 
 

@@ -3,11 +3,11 @@ import warnings
 import numpy as np
 import pytest
 
-from jaxrl.data.cli import add_dataset_commands
 from jaxrl.data.formats import NarrowingWarning
 from jaxrl.data.metadata import DatasetError
 from jaxrl.data.minari_format import datasets_root, default_dataset_id, export_minari, import_minari
 from jaxrl.data.storage import load, save
+from jaxrl.dataset_commands import add_dataset_commands
 
 from .synthetic import make_metadata, make_transition, with_row
 

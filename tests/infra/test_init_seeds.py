@@ -14,8 +14,8 @@ from jaxrl.types import EnvSpec
 
 SPEC = EnvSpec(name="synthetic", obs_size=17, action_size=6, discrete=False, episode_length=10)
 
-# `jax.jit(jax.vmap(trainer.init))` over 8 IQL seeds (batched QRs of the orthogonal init) never returned on
-# 2 CPU cores with jaxlib 0.10.2: every XLA worker idle. Run in a subprocess, so a hang fails the test.
+# `jax.jit(jax.vmap(trainer.init))` over 8 IQL seeds never returned on 2 CPU cores with jaxlib 0.10.2 while the
+# orthogonal init used LAPACK QRs (jaxrl/initializers.py). Run in a subprocess, so a hang fails the test.
 EIGHT_SEEDS = f"""
 import jax
 from jaxrl import agents
@@ -26,7 +26,7 @@ from jaxrl.types import EnvSpec
 spec = EnvSpec(**{SPEC._asdict()!r})
 config = build_config(agents.get("iql").Config, {{}})
 trainer = make_offline_trainer(agents.get("iql").make_learner(config, spec), None, config, max_eval_steps=1)
-jax.block_until_ready(runner.init_seeds(trainer, jax.random.split(jax.random.PRNGKey(0), 8)))
+jax.block_until_ready(jax.jit(jax.vmap(trainer.init))(jax.random.split(jax.random.PRNGKey(0), 8)))
 print("initialized")
 """
 

@@ -38,8 +38,20 @@ def test_a_longer_training_variant_has_its_own_runs_and_settings(results):
     variant = results.Variant(100_000, ("medium-expert",))
     command = results.train_command("hopper", "medium-expert", "cql", variant)
     assert command[command.index("--run-dir") + 1] == "runs/offline-100k/hopper/medium-expert/cql"
-    assert command[command.index("--set") + 1:] == ["eval_episodes=10", "num_updates=100000", "eval_every=50000"]
+    assert command[command.index("--set") + 1:] == ["num_updates=100000", "eval_every=50000"]
+    assert command[command.index("--config") + 1] == "experiments/offline/cql-locomotion.yaml"
     assert results.tiers_of("hopper", variant) == ("medium-expert",)
     standard = results.train_command("pendulum", "medium", "iql")
     assert "--set" not in standard and standard[standard.index("--run-dir") + 1] == "runs/offline/pendulum/medium/iql"
     assert results.tiers_of("pendulum") == results.TIERS
+
+
+def test_a_dataset_seed_variant_has_its_own_data_runs_and_block(results):
+    variant = results.Variant(dataset_seed=1)
+    make = results.dataset_command("pointmass", variant)
+    assert make[make.index("--out") + 1] == "data/pointmass-dseed1" and make[make.index("--seed") + 1] == "1"
+    command = results.train_command("pointmass", "medium", "iql", variant)
+    assert command[command.index("--dataset") + 1] == "data/pointmass-dseed1/medium"
+    assert command[command.index("--run-dir") + 1] == "runs/offline-dseed1/pointmass/medium/iql"
+    assert command[command.index("--config") + 1] == "experiments/offline/iql.yaml"
+    assert "--seed" not in results.dataset_command("pointmass")

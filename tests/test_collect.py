@@ -6,8 +6,8 @@ import math
 import numpy as np
 
 import envs
+from jaxrl import collect as collect_lib
 from jaxrl.cli import main
-from jaxrl.data import collect as collect_lib
 from jaxrl.data import storage
 
 

@@ -3,12 +3,11 @@ import argparse
 import numpy as np
 import pytest
 
-from jaxrl.data.cli import add_dataset_commands
 from jaxrl.data.formats import export_d4rl
 from jaxrl.data.metadata import DatasetError
 from jaxrl.data.storage import load, save
-
-from .synthetic import make_metadata, make_transition, with_row
+from jaxrl.dataset_commands import add_dataset_commands
+from tests.data.synthetic import make_metadata, make_transition, with_row
 
 
 def run(*argv: str) -> int:

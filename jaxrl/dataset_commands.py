@@ -1,4 +1,4 @@
-"""`jaxrl dataset inspect|filter|import|export`: the command-line face of `jaxrl.data`.
+"""`jaxrl collect` and `jaxrl dataset make|inspect|filter|import|export`: the command-line face of datasets.
 
 Handlers take the parsed arguments and return an exit code; user errors raise `DatasetError` (a
 ValueError), which the top-level `jaxrl` command prints as one line with exit code 2.
@@ -114,7 +114,7 @@ def export_command(args: argparse.Namespace) -> int:
 def collect_command(args: argparse.Namespace) -> int:
     """Log `--steps` transitions of a random policy or a trained run's policy into a new dataset folder."""
     import envs
-    from jaxrl.data import collect as collect_lib
+    from jaxrl import collect as collect_lib
     from jaxrl.data.metadata import Provenance
 
     if args.steps < 1 or args.num_envs < 1:
@@ -135,8 +135,8 @@ def collect_command(args: argparse.Namespace) -> int:
 
 
 def make_command(args: argparse.Namespace) -> int:
-    """Train (or take) a PPO run and write the D4RL-style tiers of `jaxrl.data.make` under --out."""
-    from jaxrl.data.make import make_tiers
+    """Train (or take) a PPO run and write the D4RL-style tiers of `jaxrl.tiers` under --out."""
+    from jaxrl.tiers import make_tiers
 
     if args.steps < 1 or args.num_envs < 1:
         raise ValueError(f"--steps and --num-envs must be positive, got {args.steps} and {args.num_envs}")

@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxrl.data import collect as collect_lib
+from jaxrl import collect as collect_lib
 from jaxrl.data import quality, storage
 from jaxrl.data.metadata import Metadata, Provenance
 from jaxrl.types import Transition
@@ -26,32 +26,22 @@ from jaxrl.types import Transition
 TIERS = ("random", "medium", "expert", "medium-replay", "medium-expert")
 MEDIUM_FRACTION = 1.0 / 3.0  # medium policy: this far from the random to the expert return
 CHECKPOINTS = 40  # evaluations (and checkpoints) over the PPO run, unless --set eval_every=... says otherwise
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments" / "ppo"
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments" / "ppo"
 
 
 def train_ppo(env_name: str, run_dir: Path, overrides: list[str], seed: int, wandb_mode: str) -> Path:
     """Train PPO on `env_name` (experiments/ppo/<env>.yaml where it exists), keeping every checkpoint."""
     from jaxrl.agents import ppo
     from jaxrl.config import resolve_config
-    from jaxrl.experiment import RunSpec, build, save_spec
-    from jaxrl.infra.logging import RunLogger
-    from jaxrl.infra.runner import run, write_summary
+    from jaxrl.experiment import RunOptions, RunSpec, execute
 
     yaml_path = EXPERIMENTS / f"{env_name.replace('/', '_')}.yaml"
     config = resolve_config(ppo.Config, yaml_path if yaml_path.is_file() else None, [f"seed={seed}", *overrides])
     if not any(item.startswith("eval_every=") for item in overrides):  # fine checkpoints to find a medium policy
         config = dataclasses.replace(config, eval_every=max(config.steps_per_iteration,
                                                             config.total_steps // CHECKPOINTS))
-    spec = RunSpec("ppo", env_name, (config.seed,), config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_spec(run_dir, spec)
-    experiment = build(spec)
-    logger = RunLogger(run_dir, run_dir.name, list(spec.seeds), {"agent": "ppo", "env": env_name}, wandb_mode)
-    try:
-        _, summary = run(experiment.trainer, list(spec.seeds), run_dir, logger, keep_checkpoints=None)
-    finally:
-        logger.close()
-    write_summary(run_dir, {"agent": "ppo", "env": env_name, **summary})
+    execute(RunSpec("ppo", env_name, (config.seed,), config), run_dir,
+            RunOptions(wandb_mode=wandb_mode, keep_checkpoints=None))
     return run_dir
 
 

@@ -1,0 +1,140 @@
+"""Slow: every command of the README runs as written, ends with exit 0 and writes what the README says.
+
+The commands run in order in a scratch folder that links the repository's .venv and experiments/, so the
+relative paths (runs/..., data/...) mean what they mean to a reader in the repository root; the quickstart,
+which changes to the repository root itself, runs there and its run folder is removed afterwards.
+Run: ./scripts/test.sh -m slow tests/test_readme.py   (about 10 minutes on 2 CPU cores)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 1200  # seconds per command
+
+
+def readme_commands() -> list[str]:
+    """The command lines of the README's bash blocks, in order, without their trailing comments."""
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def only(folder: Path, pattern: str) -> Path:
+    matches = sorted(folder.glob(pattern))
+    assert len(matches) == 1, f"expected one {pattern} in {folder}, found {matches}"
+    return matches[0]
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def check_train(seeds: int, pattern: str):
+    def check(cwd: Path, out: str):
+        assert len(summary(only(cwd, pattern))["eval_return_per_seed"]) == seeds
+
+    return check
+
+
+def check_offline(agent: str):
+    def check(cwd: Path, out: str):
+        result = summary(only(cwd, f"runs/{agent}-pendulum-*"))
+        assert len(result["eval_return_per_seed"]) == 3 and result["normalized_score_mean"] is not None
+
+    return check
+
+
+def check_files(*paths: str):
+    def check(cwd: Path, out: str):
+        for path in paths:
+            assert (cwd / path).exists(), path
+
+    return check
+
+
+def check_evaluate(cwd: Path, out: str):
+    assert json.loads((cwd / "runs/pointmass-ppo/evaluation.json").read_text())["episodes"] == 100
+
+
+def check_resume(cwd: Path, out: str):
+    result = summary(cwd / "runs/pointmass-ppo")
+    assert result["resumed_from_chunk"] > 0 and result["env_steps"] >= 300_000
+
+
+TIERS = ("random", "medium", "expert", "medium-replay", "medium-expert")
+# What each README command must leave behind; a command the README gains or loses fails test_every_command_...
+CHECKS = {
+    "./scripts/test.sh": None,  # this suite itself
+    "./scripts/quickstart.sh": None,  # checked on its own below: it runs in the repository root
+    "train ppo --env pointmass": check_train(4, "runs/pointmass-ppo"),
+    "train ppo --env gymnax/CartPole-v1": check_train(1, "runs/ppo-gymnax_CartPole-v1-*"),
+    "train ppo --env inverted_pendulum": check_train(1, "runs/ppo-inverted_pendulum-*"),
+    "evaluate runs/pointmass-ppo": check_evaluate,
+    "resume runs/pointmass-ppo": check_resume,
+    "dataset make --env pendulum": check_files("data/pendulum/tiers.json",
+                                               *(f"data/pendulum/{tier}/metadata.json" for tier in TIERS)),
+    "dataset inspect data/pendulum/medium-replay": check_files("data/pendulum/medium-replay/quality.json",
+                                                               "data/pendulum/medium-replay/quality.md"),
+    "train iql --dataset data/pendulum/medium-replay": check_offline("iql"),
+    "train bc --dataset data/pendulum/medium-replay": check_offline("bc"),
+    "collect --env pointmass --policy runs/pointmass-ppo": check_files("data/pm/metadata.json"),
+    "dataset filter data/pm": check_files("data/pm-top10/metadata.json"),
+    "dataset export data/pendulum/medium --format d4rl": check_files("data/pendulum-medium.hdf5"),
+    "dataset import data/pendulum-medium.hdf5": check_files("data/pendulum-d4rl/metadata.json"),
+}
+
+
+def check_for(command: str):
+    matches = [key for key in CHECKS if command.removeprefix(".venv/bin/jaxrl ").startswith(key)]
+    assert len(matches) == 1, f"README command {command!r} has {len(matches)} entries in CHECKS"
+    return CHECKS[matches[0]]
+
+
+def run(command: str, cwd: Path) -> str:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "WANDB_MODE": "disabled"}
+    try:
+        done = subprocess.run(shlex.split(command), cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"README command `{command}` did not finish in {TIMEOUT} s")
+    assert done.returncode == 0, f"`{command}` exited {done.returncode}: {done.stderr[-3000:]}"
+    return done.stdout
+
+
+def test_every_command_of_the_readme_is_checked():
+    commands = readme_commands()
+    assert commands[:2] == ["./scripts/quickstart.sh", "./scripts/test.sh"]  # the two set-up commands lead
+    for command in commands:
+        check_for(command)
+
+
+def test_quickstart_trains_three_seeds():
+    out = run("./scripts/quickstart.sh", ROOT)
+    run_dir = ROOT / re.search(r"(runs/ppo-pendulum-[\d-]+): eval return", out).group(1)
+    try:
+        assert len(summary(run_dir)["eval_return_per_seed"]) == 3
+    finally:
+        shutil.rmtree(run_dir)
+
+
+def test_the_tour_runs_as_written(tmp_path):
+    for name in (".venv", "experiments"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    for command in readme_commands():
+        check = check_for(command)
+        if check is None:
+            continue
+        out = run(command, tmp_path)
+        check(tmp_path, out)
