@@ -4,41 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from brax.envs.base import Env, State
 
 import envs
 from jaxrl.evaluate import make_evaluator
 from jaxrl.types import Learner
-
-
-class CountingEnv(Env):
-    """obs = [t]; the t-th step pays reward t and cost 0.5; an action > 0 ends the episode (done on that step only).
-
-    Without auto-reset (eval_env) the count keeps going after done: anything the evaluator adds past an
-    episode's end shows up in its totals.
-    """
-
-    def reset(self, rng):
-        zero = jnp.zeros((), jnp.float32)
-        return State(jnp.zeros(1), jnp.zeros(1), zero, zero, {}, {"cost": zero})
-
-    def step(self, state, action):
-        obs = state.pipeline_state + 1.0
-        done = (action > 0).astype(jnp.float32)
-        return state.replace(pipeline_state=obs, obs=obs, reward=obs[0], done=done,
-                             info={**state.info, "cost": jnp.float32(0.5)})
-
-    @property
-    def observation_size(self):
-        return 1
-
-    @property
-    def action_size(self):
-        return 1
-
-    @property
-    def backend(self):
-        return "test"
+from tests.envs.counting import CountingEnv
 
 
 def stop_at_step_learner() -> Learner:
