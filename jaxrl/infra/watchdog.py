@@ -86,10 +86,10 @@ class Watchdog:
     def _fire(self, program: str, stalled: float, cpu_mode: bool) -> None:
         how = "used no CPU" if cpu_mode else "has run"
         print(f"\njaxrl: watchdog: the {program} {how} for {stalled:.0f} s (--watchdog {self.timeout:g}): it looks "
-              "stuck, so the run stops here with exit code 3. Checkpoints written so far are kept; `jaxrl resume "
-              "RUN_DIR` continues from the last one. A hang at 0% CPU on the CPU backend may be the jaxlib LAPACK "
-              "deadlock (scripts/repro_lapack_deadlock.py); raise --watchdog if the program is merely slow. "
-              "Python stacks of every thread follow.", file=sys.stderr, flush=True)
+              f"stuck, so the run stops here with exit code {EXIT_CODE}. Checkpoints written so far are kept; "
+              "`jaxrl resume RUN_DIR` continues from the last one. A hang at 0% CPU on the CPU backend may be the "
+              "jaxlib LAPACK deadlock (scripts/repro_lapack_deadlock.py); raise --watchdog if the program is merely "
+              "slow. Python stacks of every thread follow.", file=sys.stderr, flush=True)
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         sys.stderr.flush()
         os._exit(EXIT_CODE)
