@@ -1,8 +1,9 @@
 """The agent-agnostic loops: one rollout, one online loop, one offline loop.
 
-A loop here is a `Trainer`: `init(key)` builds the state of one seed and `run_chunk(state, data)` advances
-it by a fixed number of iterations inside one `lax.scan`. Both are pure, so the host runner vmaps them
-over seeds and jits a whole chunk as the unit of work. Only these functions step environments or sample
+A loop here is a `Trainer`: `init(key)` builds the state of one seed and `run_chunk(state, data, iterations)`
+advances it by `iterations` (a traced count, so every chunk length is one compiled loop); its `RunPlan` says how
+many iterations the run has and how they fall into chunks. Both functions are pure, so the host runner vmaps
+them over seeds and jits a whole chunk as the unit of work. Only these functions step environments or sample
 datasets; agents see batches.
 """
 
