@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jaxrl.agents import OFFLINE, get  # noqa: E402
 from jaxrl.data.dataset import Dataset  # noqa: E402
-from jaxrl.infra.runner import init_seeds, over_seeds  # noqa: E402
+from jaxrl.infra.runner import chunk_over_seeds, init_seeds  # noqa: E402
 from jaxrl.train import make_offline_trainer  # noqa: E402
 from jaxrl.types import EnvSpec, Transition  # noqa: E402
 
@@ -125,7 +125,7 @@ def ours(name: str, spec: EnvSpec, dataset: Dataset, seeds: int, updates: int, w
          seed_batch: int | None = None) -> dict:
     """Total updates/s (over all seeds) of `run_chunk` with `updates` per seed per call.
 
-    One seed is jitted plainly; several go through the runner's `over_seeds` (all vmapped, or `seed_batch`
+    One seed is jitted plainly; several go through the runner's `chunk_over_seeds` (all vmapped, or `seed_batch`
     at a time) with their state donated, as the runner does.
     """
     config = agent_config(name, updates)
@@ -136,10 +136,8 @@ def ours(name: str, spec: EnvSpec, dataset: Dataset, seeds: int, updates: int, w
         state = jax.jit(trainer.init)(keys[0])
         run_chunk = trainer.run_chunk
     else:
-        state = init_seeds(trainer, keys)  # as the runner does (vmapped init deadlocks from 4 seeds on)
-        # As runner.compile_programs wraps it: the dataset and the iteration count are shared by all seeds.
-        chunk_seeds = over_seeds(lambda one, shared: trainer.run_chunk(one, *shared), seed_batch)
-        run_chunk = lambda state, data, iterations: chunk_seeds(state, (data, iterations))
+        state = init_seeds(trainer, keys)  # as the runner does
+        run_chunk = chunk_over_seeds(trainer, seed_batch, seeds)  # as runner.compile_programs wraps it
     run_chunk, compile_seconds = compile_timed(run_chunk, state, dataset, iterations, donate_argnums=0)
     holder = [state]
 

@@ -54,13 +54,23 @@ def init_seeds(trainer: Trainer, keys: jax.Array) -> Any:
     return jax.jit(lambda keys: jax.lax.map(trainer.init, keys))(keys)
 
 
+def chunk_over_seeds(trainer: Trainer, seed_batch: int | None, num_seeds: int | None):
+    """`(states, data, iterations) -> (states, metrics)`: a training chunk of every seed, data and count shared."""
+    chunk_seeds = over_seeds(lambda one, shared: trainer.run_chunk(one, *shared), seed_batch, num_seeds)
+    return lambda state, data, iterations: chunk_seeds(state, (data, iterations))
+
+
+def evaluate_over_seeds(trainer: Trainer, seed_batch: int | None, num_seeds: int | None):
+    """`(agent states, eval keys) -> metrics`: the evaluation of every seed, each with its own key."""
+    evaluate_seeds = over_seeds(lambda pair, _: trainer.evaluate(*pair), seed_batch, num_seeds)
+    return lambda agent, keys: evaluate_seeds((agent, keys), None)
+
+
 def compile_programs(trainer: Trainer, state: Any, eval_keys: jax.Array, data: Any, seed_batch: int | None = None):
     """AOT-compile the chunk and the evaluation at once (XLA compiles them on separate threads)."""
     num_seeds = jax.tree.leaves(state)[0].shape[0]
-    chunk_seeds = over_seeds(lambda one, shared: trainer.run_chunk(one, *shared), seed_batch, num_seeds)
-    chunk_fn = jax.jit(lambda state, data, iterations: chunk_seeds(state, (data, iterations)), donate_argnums=0)
-    evaluate_seeds = over_seeds(lambda pair, _: trainer.evaluate(*pair), seed_batch, num_seeds)
-    eval_fn = jax.jit(lambda agent, keys: evaluate_seeds((agent, keys), None))
+    chunk_fn = jax.jit(chunk_over_seeds(trainer, seed_batch, num_seeds), donate_argnums=0)
+    eval_fn = jax.jit(evaluate_over_seeds(trainer, seed_batch, num_seeds))
     with ThreadPoolExecutor(2) as pool:
         chunk = pool.submit(lambda: chunk_fn.lower(state, data, jnp.int32(0)).compile())
         evaluate = pool.submit(lambda: eval_fn.lower(state.agent, eval_keys).compile())

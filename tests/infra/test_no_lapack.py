@@ -11,7 +11,7 @@ from jaxrl import agents
 from jaxrl.config import build_config
 from jaxrl.data.dataset import Dataset
 from jaxrl.experiment import make_eval_env
-from jaxrl.infra.runner import over_seeds
+from jaxrl.infra.runner import chunk_over_seeds, evaluate_over_seeds
 from jaxrl.train import make_offline_trainer, make_online_trainer
 from jaxrl.types import Transition
 
@@ -41,11 +41,9 @@ def programs(agent: str):
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
     init = jax.jit(jax.vmap(trainer.init))
     state = jax.eval_shape(init, keys)
-    chunk = over_seeds(lambda one, shared: trainer.run_chunk(one, *shared), None, 2)
-    evaluate = over_seeds(lambda pair, _: trainer.evaluate(*pair), None, 2)
     return {"init": init.lower(keys),
-            "chunk": jax.jit(lambda s, d, n: chunk(s, (d, n))).lower(state, data, jnp.int32(1)),
-            "evaluate": jax.jit(lambda a, k: evaluate((a, k), None)).lower(state.agent, keys)}
+            "chunk": jax.jit(chunk_over_seeds(trainer, None, 2)).lower(state, data, jnp.int32(1)),
+            "evaluate": jax.jit(evaluate_over_seeds(trainer, None, 2)).lower(state.agent, keys)}
 
 
 @pytest.mark.parametrize("agent", ["ppo", "iql", "cql", "bc"])
