@@ -1,4 +1,4 @@
-"""The `jaxrl` command: train, resume, evaluate, collect and dataset tools."""
+"""The `jaxrl` command: train, sweep, resume, evaluate, collect and dataset tools."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 def _add_train(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train an agent (ppo online; iql, cql, bc offline)")
-    parser.add_argument("agent", help="ppo, iql, cql or bc")
+    parser.add_argument("agent", nargs="?", help="ppo, iql, cql or bc")
     parser.add_argument("--env", help="environment name (online agents; offline agents take it from the dataset)")
     parser.add_argument("--dataset", help="dataset folder (offline agents)")
     parser.add_argument("--config", help="YAML file of config keys")
@@ -24,8 +24,38 @@ def _add_train(subparsers) -> None:
                              "(default: all seeds at once; on a CPU, where one seed of a large update such as "
                              "CQL's already fills the cores, 1 is faster)")
     parser.add_argument("--run-dir", help="output folder (default: runs/<agent>-<env>-<time>)")
+    parser.add_argument("--sweep-member", metavar="JSON_FILE",
+                        help="train one member of a W&B sweep: the parameters `wandb agent` writes for "
+                             "${args_json_file} (agent, env or dataset, config, seeds and config keys), in place of "
+                             "the arguments above")
     _add_run_options(parser)
     parser.set_defaults(func=_train)
+
+
+def _add_sweep(subparsers) -> None:
+    parser = subparsers.add_parser("sweep", help="train every member of a W&B sweep file, as few programs as "
+                                                 "possible (members differing only in hyperparameters are vmapped)")
+    parser.add_argument("file", help="a W&B sweep YAML file (method grid or random)")
+    parser.add_argument("--run-dir", help="output folder (default: runs/sweep-<file name>-<time>)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of method random's draws (default 0)")
+    _add_run_options(parser)
+    parser.set_defaults(func=_sweep)
+
+
+def _sweep(args) -> int:
+    from jaxrl.sweep.run import run_sweep
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.run_dir or f"runs/sweep-{Path(args.file).stem}-{stamp}")
+    return _report_sweep(run_sweep(args.file, run_dir, _run_options(args), seed=args.seed), run_dir)
+
+
+def _report_sweep(result: dict, run_dir: Path) -> int:
+    print((run_dir / "ranking.md").read_text(), end="")
+    best = min(result["members"], key=lambda row: row["rank"])
+    print(f"{run_dir}: best {best['name']} ({result['metric']['name']} {best['metric']:.4g}); "
+          f"{len(result['members'])} members in {len(result['programs'])} program(s)")
+    return 0
 
 
 def _add_run_options(parser) -> None:
@@ -50,28 +80,20 @@ def _watchdog_seconds(text: str) -> float:
 
 
 def _train(args) -> int:
-    from jaxrl import agents
-    from jaxrl.config import ConfigError, resolve_config
-    from jaxrl.experiment import RunSpec
+    from jaxrl.config import ConfigError, parse_overrides
+    from jaxrl.experiment import make_spec
 
-    module = agents.get(args.agent)
+    if args.sweep_member:
+        return _train_sweep_member(args)
+    if not args.agent:
+        raise ConfigError("jaxrl train: name the agent (ppo, iql, cql or bc), or give --sweep-member JSON_FILE")
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     if args.seed_batch is not None and args.seed_batch < 1:
         raise ConfigError(f"--seed-batch must be at least 1, got {args.seed_batch}")
-    config = resolve_config(module.Config, args.config, args.set)
-    env_name, dataset = args.env, args.dataset
-    if args.agent in agents.ONLINE:
-        if not env_name:
-            raise ConfigError(f"jaxrl train {args.agent}: --env NAME is required")
-    else:
-        if not dataset:
-            raise ConfigError(f"jaxrl train {args.agent}: --dataset DIR is required (make one: jaxrl dataset make)")
-        from jaxrl.data import storage
-
-        env_name = storage.load_metadata(dataset).env_name
-    spec = RunSpec(args.agent, env_name, tuple(range(config.seed, config.seed + args.seeds)), config, dataset,
-                   args.seed_batch)
+    spec = make_spec(args.agent, args.env, args.dataset, args.config, parse_overrides(args.set), args.seeds,
+                     args.seed_batch, source=f"jaxrl train {args.agent}")
+    env_name = spec.env
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or f"runs/{args.agent}-{env_name.replace('/', '_')}-{stamp}")
     if (run_dir / "config.yaml").exists():
@@ -80,20 +102,45 @@ def _train(args) -> int:
     return _execute(spec, run_dir, args, resume=False)
 
 
-def _execute(spec, run_dir: Path, args, resume: bool) -> int:
-    from jaxrl.experiment import RunOptions, execute
+def _train_sweep_member(args) -> int:
+    import json
+
+    from jaxrl.config import ConfigError
+    from jaxrl.sweep.run import member_spec
+
+    path = Path(args.sweep_member)
+    try:
+        parameters = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"--sweep-member {path}: not a readable JSON file of sweep parameters ({error})") from None
+    if not isinstance(parameters, dict):
+        raise ConfigError(f"--sweep-member {path}: expected a JSON object of parameters, "
+                          f"got {type(parameters).__name__}")
+    spec = member_spec(parameters, f"--sweep-member {path}")
+    run_id = os.environ.get("WANDB_RUN_ID") or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.run_dir or f"runs/{spec.agent}-{spec.env.replace('/', '_')}-{run_id}")
+    return _execute(spec, run_dir, args, resume=(run_dir / "config.yaml").exists())
+
+
+def _run_options(args):
+    from jaxrl.experiment import RunOptions
     from jaxrl.infra.logging import default_wandb_mode
 
-    options = RunOptions(wandb_mode=args.wandb or default_wandb_mode(), checkpoint_every=args.checkpoint_every,
-                         progress=not args.no_progress, watchdog_seconds=args.watchdog)
-    _, summary = execute(spec, run_dir, options, resume=resume)
+    return RunOptions(wandb_mode=args.wandb or default_wandb_mode(), checkpoint_every=args.checkpoint_every,
+                      progress=not args.no_progress, watchdog_seconds=args.watchdog)
+
+
+def _execute(spec, run_dir: Path, args, resume: bool) -> int:
+    from jaxrl.experiment import execute
+
+    _, summary = execute(spec, run_dir, _run_options(args), resume=resume)
     print(f"{run_dir}: eval return {summary['eval_return_mean']:.2f} "
           f"(per seed {', '.join(f'{r:.2f}' for r in summary['eval_return_per_seed'])})")
     return 0
 
 
 def _add_resume(subparsers) -> None:
-    parser = subparsers.add_parser("resume", help="continue a run from its newest checkpoint")
+    parser = subparsers.add_parser("resume", help="continue a run or a sweep from its newest checkpoints")
     parser.add_argument("run_dir")
     _add_run_options(parser)
     parser.set_defaults(func=_resume)
@@ -103,6 +150,10 @@ def _resume(args) -> int:
     from jaxrl.experiment import load_spec
 
     run_dir = Path(args.run_dir)
+    if (run_dir / "sweep.yaml").is_file():
+        from jaxrl.sweep.run import run_sweep
+
+        return _report_sweep(run_sweep(None, run_dir, _run_options(args), resume=True), run_dir)
     return _execute(load_spec(run_dir), run_dir, args, resume=True)
 
 
@@ -128,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jaxrl", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_train(subparsers)
+    _add_sweep(subparsers)
     _add_resume(subparsers)
     _add_evaluate(subparsers)
     add_collect_command(subparsers)

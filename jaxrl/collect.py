@@ -43,7 +43,7 @@ def random_behavior(spec: EnvSpec) -> Behavior:
 def random_learner(spec: EnvSpec) -> Learner:
     """The uniform policy behind the learner interface, so the shared evaluator can score it."""
     policy = random_behavior(spec).policy
-    return Learner(lambda key: (), lambda state, obs, key, deterministic: policy(obs, key), None)
+    return Learner(lambda key, hyperparams: (), lambda state, obs, key, deterministic: policy(obs, key), None)
 
 
 def learner_behavior(learner: Learner, agent_state: Any, description: str) -> Behavior:

@@ -126,15 +126,19 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def resolve_config(cls: type[C], yaml_path: str | Path | None, overrides: list[str] | None) -> C:
     """Defaults, then the YAML file, then `--set key=value` overrides (later wins)."""
+    return resolve_values(cls, yaml_path, parse_overrides(overrides), "--set")
+
+
+def resolve_values(cls: type[C], yaml_path: str | Path | None, overrides: dict[str, Any], source: str) -> C:
+    """Defaults, then the YAML file, then `overrides` (later wins); errors name the file or `source`."""
     values: dict[str, Any] = {}
     if yaml_path is not None:
         file_values = load_yaml(yaml_path)
         build_config(cls, file_values, source=str(yaml_path))  # name the file in errors
         values.update(file_values)
-    set_values = parse_overrides(overrides)
-    build_config(cls, set_values, source="--set")
-    values.update(set_values)
-    return build_config(cls, values)
+    build_config(cls, overrides, source=source)
+    values.update(overrides)
+    return build_config(cls, values, source=source)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any, NamedTuple
 import yaml
 
 import envs
-from jaxrl import agents
-from jaxrl.config import ConfigError, build_config, to_dict
+from jaxrl import agents, hyperparams
+from jaxrl.config import ConfigError, build_config, resolve_values, to_dict
 from jaxrl.data import storage
 from jaxrl.data.dataset import Dataset
 from jaxrl.data.statistics import dataset_statistics
@@ -18,6 +18,7 @@ from jaxrl.infra.files import atomic_write_text
 from jaxrl.infra.logging import RunLogger
 from jaxrl.infra.runner import run, write_summary
 from jaxrl.infra.watchdog import DEFAULT_TIMEOUT
+from jaxrl.loop_config import OfflineLoop, OnlineLoop, loop_keys
 from jaxrl.train import Trainer, make_offline_trainer, make_online_trainer
 from jaxrl.types import EnvSpec, Learner
 
@@ -43,6 +44,40 @@ class RunOptions:
     watchdog_seconds: float | None = DEFAULT_TIMEOUT  # see jaxrl/infra/watchdog.py; None or 0: off
 
 
+def make_spec(agent: str, env: str | None, dataset: str | None, config_file: str | None, overrides: dict[str, Any],
+              seeds: int = 1, seed_batch: int | None = None, source: str = "--set") -> RunSpec:
+    """A checked RunSpec from what a user names: `jaxrl train`'s arguments, or one member of a sweep."""
+    module = agents.get(agent)
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"{source}: seeds must be an integer of at least 1, got {seeds!r}")
+    if seed_batch is not None and (not isinstance(seed_batch, int) or seed_batch < 1):
+        raise ConfigError(f"{source}: seed_batch must be an integer of at least 1, got {seed_batch!r}")
+    config = resolve_values(module.Config, config_file, overrides, source)
+    if agent in agents.ONLINE:
+        if not env:
+            raise ConfigError(f"{source}: {agent} trains online, so an environment is required (--env NAME; in a "
+                              "sweep, the parameter env)")
+    else:
+        if not dataset:
+            raise ConfigError(f"{source}: {agent} trains offline, so a dataset is required (--dataset DIR; in a "
+                              "sweep, the parameter dataset); make one with jaxrl dataset make")
+        env = storage.load_metadata(dataset).env_name
+    return RunSpec(agent, env, tuple(range(config.seed, config.seed + seeds)), config, dataset, seed_batch)
+
+
+def hyperparameter_names(agent: str) -> list[str]:
+    """The config keys of `agent` that are traced values (a sweep trains many of them in one program)."""
+    return hyperparams.names(agents.get(agent).Hyperparams)
+
+
+def static_part(spec: RunSpec) -> tuple:
+    """What fixes a run's compiled program: everything but the hyperparameters' values. Runs that share it can
+    train side by side in one program."""
+    traced = set(hyperparameter_names(spec.agent))
+    static = {k: v for k, v in to_dict(spec.config).items() if k not in traced and k != "seed"}
+    return spec.agent, spec.env, spec.dataset, spec.seed_batch, yaml.safe_dump(static)
+
+
 class Experiment(NamedTuple):
     trainer: Trainer
     learner: Learner
@@ -52,14 +87,15 @@ class Experiment(NamedTuple):
 
 
 def episode_length(config: Any, env_spec: EnvSpec) -> int:
-    return getattr(config, "episode_length", 0) or env_spec.episode_length
+    """The online loop's time limit where it sets one; the environment's own otherwise (and always offline)."""
+    return (config.episode_length if isinstance(config, OnlineLoop) else 0) or env_spec.episode_length
 
 
 def make_eval_env(name: str, config: Any, num_episodes: int):
     env = envs.make(name)
     env_spec = envs.spec(name, env)
     length = episode_length(config, env_spec)
-    repeat = getattr(config, "action_repeat", 1)
+    repeat = config.action_repeat if isinstance(config, OnlineLoop) else 1
     return envs.eval_env(env, num_episodes, length, repeat), env_spec, -(-length // repeat)
 
 
@@ -72,11 +108,11 @@ def build(spec: RunSpec, eval_episodes: int | None = None) -> Experiment:
         learner = module.make_learner(config, env_spec)
         env = envs.make(spec.env)
         train_env = envs.training_env(env, config.num_envs, episode_length(config, env_spec), config.action_repeat)
-        return Experiment(make_online_trainer(learner, train_env, eval_env, config, max_eval_steps), learner, env_spec,
-                          None, None)
+        trainer = make_online_trainer(learner, train_env, eval_env, loop_keys(OnlineLoop, config), max_eval_steps)
+        return Experiment(trainer, learner, env_spec, None, None)
     transitions, metadata = storage.load(spec.dataset)
     learner = module.make_learner(config, env_spec, dataset_statistics(transitions))
-    trainer = make_offline_trainer(learner, eval_env, config, max_eval_steps)
+    trainer = make_offline_trainer(learner, eval_env, loop_keys(OfflineLoop, config), max_eval_steps)
     return Experiment(trainer, learner, env_spec, Dataset.from_numpy(transitions), metadata)
 
 

@@ -12,7 +12,7 @@ from jaxrl.config import ConfigError
 from jaxrl.experiment import Experiment, RunSpec, build, load_spec
 from jaxrl.infra.checkpoint import Checkpointer
 from jaxrl.infra.files import atomic_write_json
-from jaxrl.infra.runner import seed_keys
+from jaxrl.infra.runner import repeat_hyperparams, seed_keys
 
 
 def load_run(run_dir: Path, eval_episodes: int | None = None, chunk: int | None = None
@@ -29,7 +29,8 @@ def load_run(run_dir: Path, eval_episodes: int | None = None, chunk: int | None 
     if chunk not in saved:
         raise ConfigError(f"{run_dir}: no checkpoint for chunk {chunk}; saved: {saved}")
     train_keys, _ = seed_keys(list(spec.seeds))
-    like = jax.eval_shape(jax.vmap(experiment.trainer.init), train_keys)
+    trainer = experiment.trainer
+    like = jax.eval_shape(jax.vmap(trainer.init), train_keys, repeat_hyperparams(trainer.hyperparams, len(spec.seeds)))
     state = checkpointer.restore(chunk, like)
     checkpointer.close()
     return spec, experiment, state.agent, chunk

@@ -1,9 +1,10 @@
 """The agent-agnostic loops: one rollout, one online loop, one offline loop.
 
-A loop here is a `Trainer`: `init(key)` builds the state of one seed and `run_chunk(state, data, iterations)`
-advances it by `iterations` (a traced count, so every chunk length is one compiled loop); its `RunPlan` says how
-many iterations the run has and how they fall into chunks. Both functions are pure, so the host runner vmaps
-them over seeds and jits a whole chunk as the unit of work. Only these functions step environments or sample
+A loop here is a `Trainer`: `init(key, hyperparams)` builds the state of one run and
+`run_chunk(state, data, iterations)` advances it by `iterations` (a traced count, so every chunk length is one
+compiled loop); its `RunPlan` says how many iterations the run has and how they fall into chunks. Both functions
+are pure, so the host runner vmaps them over runs (seeds, hyperparameters) and jits a whole chunk as the unit of
+work. Only these functions step environments or sample
 datasets; agents see batches.
 """
 
@@ -17,6 +18,7 @@ import jax.numpy as jnp
 
 from jaxrl.data.dataset import Dataset, sample
 from jaxrl.evaluate import make_evaluator
+from jaxrl.loop_config import OfflineLoop, OnlineLoop
 from jaxrl.types import ActInfo, AgentState, Learner, Metrics, PRNGKey, Trajectory
 
 
@@ -28,7 +30,7 @@ class RunState(NamedTuple):
 
 class RunPlan(NamedTuple):
     """A run's length and how it is cut into chunks: the one source both the loop and the agents' schedules
-    read (the agents through the same config property, `num_iterations` or `num_updates`).
+    read (both from the loop's keys, `OnlineLoop.num_iterations` or `OfflineLoop.num_updates`).
 
     Chunk c (1-based) runs `iterations_per_chunk` iterations, the last one only what remains, so a run does
     exactly `iterations` iterations; an evaluation and a checkpoint follow every chunk.
@@ -57,11 +59,12 @@ class RunPlan(NamedTuple):
 
 
 class Trainer(NamedTuple):
-    init: Callable[[PRNGKey], RunState]
+    init: Callable[[PRNGKey, Any], RunState]  # (key, the agent's hyperparameters)
     # (state, shared data (the dataset) or None, iterations: a traced int, so every chunk length is one program)
     run_chunk: Callable[[RunState, Any, jax.Array], tuple[RunState, Metrics]]
     evaluate: Callable[[AgentState, PRNGKey], Metrics]
     plan: RunPlan
+    hyperparams: Any  # the learner's: the config's values, what a run trains with unless a sweep says otherwise
 
 
 def repeat(iteration: Callable[[Any], tuple[Any, Metrics]], carry: Any, num_iterations: jax.Array):
@@ -135,20 +138,21 @@ def _episode_metrics(finished: dict[str, jax.Array]) -> Metrics:
             "train/episode_cost": jnp.where(count > 0, finished["cost_sum"] / safe, jnp.nan)}
 
 
-def make_online_trainer(learner: Learner, train_env: Any, eval_env: Any, config: Any, max_eval_steps: int) -> Trainer:
-    """Rollout + update, `config.num_iterations` times in all; a chunk (and an evaluation) per `eval_every` steps."""
-    steps_per_iteration = config.steps_per_iteration
-    plan = RunPlan(config.num_iterations, max(1, round(config.eval_every / steps_per_iteration)), steps_per_iteration,
+def make_online_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: OnlineLoop,
+                        max_eval_steps: int) -> Trainer:
+    """Rollout + update, `loop.num_iterations` times in all; a chunk (and an evaluation) per `eval_every` steps."""
+    steps_per_iteration = loop.steps_per_iteration
+    plan = RunPlan(loop.num_iterations, max(1, round(loop.eval_every / steps_per_iteration)), steps_per_iteration,
                    "env_steps")
 
-    def init(key):
+    def init(key, hyperparams):
         agent_key, env_key, key = jax.random.split(key, 3)
-        return RunState(learner.init(agent_key), train_env.reset(env_key), key)
+        return RunState(learner.init(agent_key, hyperparams), train_env.reset(env_key), key)
 
     def iteration(state: RunState):
         key, rollout_key, update_key = jax.random.split(state.key, 3)
         env_state, trajectory, finished = rollout(learner, train_env, state.agent, state.env_state, rollout_key,
-                                                  config.unroll_length)
+                                                  loop.unroll_length)
         agent, metrics = learner.update(state.agent, trajectory, update_key)
         return RunState(agent, env_state, key), (metrics, finished)
 
@@ -158,26 +162,26 @@ def make_online_trainer(learner: Learner, train_env: Any, eval_env: Any, config:
         return state, {**metrics, **_episode_metrics(finished)}
 
     evaluate = make_evaluator(learner, eval_env, max_eval_steps)
-    return Trainer(init, run_chunk, evaluate, plan)
+    return Trainer(init, run_chunk, evaluate, plan, learner.hyperparams)
 
 
-def make_offline_trainer(learner: Learner, eval_env: Any, config: Any, max_eval_steps: int) -> Trainer:
-    """Sample + update, `config.num_updates` times in all, `eval_every` per chunk; the dataset is shared data."""
-    plan = RunPlan(config.num_updates, config.eval_every, 1, "updates")
+def make_offline_trainer(learner: Learner, eval_env: Any, loop: OfflineLoop, max_eval_steps: int) -> Trainer:
+    """Sample + update, `loop.num_updates` times in all, `eval_every` per chunk; the dataset is shared data."""
+    plan = RunPlan(loop.num_updates, loop.eval_every, 1, "updates")
 
-    def init(key):
+    def init(key, hyperparams):
         agent_key, key = jax.random.split(key)
-        return RunState(learner.init(agent_key), None, key)
+        return RunState(learner.init(agent_key, hyperparams), None, key)
 
     def run_chunk(state: RunState, dataset: Dataset, num_iterations):
         def one_update(carry):
             agent, key = carry
             key, sample_key, update_key = jax.random.split(key, 3)
-            agent, metrics = learner.update(agent, sample(dataset, sample_key, config.batch_size), update_key)
+            agent, metrics = learner.update(agent, sample(dataset, sample_key, loop.batch_size), update_key)
             return (agent, key), metrics
 
         (agent, key), metric_sums = repeat(one_update, (state.agent, state.key), num_iterations)
         return RunState(agent, None, key), jax.tree.map(lambda total: total / num_iterations, metric_sums)
 
     evaluate = make_evaluator(learner, eval_env, max_eval_steps)
-    return Trainer(init, run_chunk, evaluate, plan)
+    return Trainer(init, run_chunk, evaluate, plan, learner.hyperparams)

@@ -52,8 +52,14 @@ class EnvSpec(NamedTuple):
 
 
 class Learner(NamedTuple):
-    """Every agent is this triple of pure, jittable functions over explicit state."""
+    """Every agent is this triple of pure, jittable functions over explicit state, and its hyperparameters.
 
-    init: Callable[[PRNGKey], AgentState]
+    `init(key, hyperparams)` puts the hyperparameters (traced scalars, see jaxrl/hyperparams.py) into the state,
+    where `update` reads them: runs of other values are the same program on other data. `hyperparams` holds the
+    config's values, the ones `init` gets unless a sweep gives others.
+    """
+
+    init: Callable[[PRNGKey, Any], AgentState]
     act: Callable[[AgentState, jax.Array, PRNGKey, bool], tuple[jax.Array, ActInfo]]
     update: Callable[[AgentState, Any, PRNGKey], tuple[AgentState, Metrics]]
+    hyperparams: Any = None  # the agent's Hyperparams pytree of the config's values

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jaxrl.agents import OFFLINE, get  # noqa: E402
 from jaxrl.data.dataset import Dataset  # noqa: E402
-from jaxrl.infra.runner import chunk_over_seeds, init_seeds  # noqa: E402
+from jaxrl.infra.runner import chunk_over_seeds, init_seeds, repeat_hyperparams  # noqa: E402
 from jaxrl.train import make_offline_trainer  # noqa: E402
 from jaxrl.types import EnvSpec, Transition  # noqa: E402
 
@@ -113,7 +113,7 @@ def update_flops(name: str, spec: EnvSpec, data: Transition) -> float:
     if name == "cql":
         config = dataclasses.replace(config, critic_chunks=1)
     learner = get(name).make_learner(config, spec)
-    state = learner.init(jax.random.PRNGKey(0))
+    state = learner.init(jax.random.PRNGKey(0), learner.hyperparams)
     batch = jax.tree.map(lambda field: jnp.asarray(field[:BATCH_SIZE]), data)
     return xla_flops(learner.update, state, batch, jax.random.PRNGKey(1))
 
@@ -133,10 +133,10 @@ def ours(name: str, spec: EnvSpec, dataset: Dataset, seeds: int, updates: int, w
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     iterations = jnp.int32(updates)
     if seeds == 1:
-        state = jax.jit(trainer.init)(keys[0])
+        state = jax.jit(trainer.init)(keys[0], trainer.hyperparams)
         run_chunk = trainer.run_chunk
     else:
-        state = init_seeds(trainer, keys)  # as the runner does
+        state = init_seeds(trainer, keys, repeat_hyperparams(trainer.hyperparams, seeds))  # as the runner does
         run_chunk = chunk_over_seeds(trainer, seed_batch, seeds)  # as runner.compile_programs wraps it
     run_chunk, compile_seconds = compile_timed(run_chunk, state, dataset, iterations, donate_argnums=0)
     holder = [state]

@@ -158,14 +158,14 @@ def _ours_update_flops(work: Workload) -> dict[str, float]:
     envs_per_minibatch = work.minibatch_size // work.unroll_length
     single = dataclasses.replace(config, num_envs=envs_per_minibatch, num_minibatches=1, num_epochs=1)
     learner = ppo.make_learner(single, spec)
-    state = learner.init(key)
+    state = learner.init(key, learner.hyperparams)
     value_net = ppo.make_networks(config, spec).value
     prepass = functools.partial(value_net.apply, state.params["value"])
     sgd_step = (xla_flops(learner.update, state, trajectory(work.unroll_length, envs_per_minibatch), key)
                 - xla_flops(prepass, jnp.zeros((work.minibatch_size + envs_per_minibatch, spec.obs_size))))
 
     learner = ppo.make_learner(config, spec)
-    state = learner.init(key)
+    state = learner.init(key, learner.hyperparams)
     batch = trajectory(work.unroll_length, work.num_envs)
     obs = jnp.zeros((work.num_envs, spec.obs_size))
     update_seconds = median_seconds(compile_timed(learner.update, state, batch, key)[0], (state, batch, key), calls=3)

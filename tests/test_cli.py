@@ -103,7 +103,7 @@ def test_unknown_agent_and_missing_dataset_are_explained(capsys):
     assert main(["train", "sac", "--env", "pointmass"]) == 2
     assert "available: ppo" in capsys.readouterr().err
     assert main(["train", "iql"]) == 2
-    assert "--dataset DIR is required" in capsys.readouterr().err
+    assert "a dataset is required (--dataset DIR" in capsys.readouterr().err
 
 
 def test_resume_of_a_folder_without_a_run_fails_clearly(capsys, tmp_path):

@@ -53,7 +53,7 @@ def test_ppo_runs_its_total_steps_and_its_schedule_ends_with_the_run():
     assert int(state.agent.step[0]) == config.num_iterations == 7
     (count,) = schedule_counts(state.agent.opt_state)
     assert count == 7 * 2 * 2  # SGD steps the loop ran
-    schedule = ppo.learning_rate_schedule(config)
+    schedule = ppo.learning_rate_schedule(config, config.learning_rate)
     assert schedule(count - 1) > 0  # the last update still learned ...
     assert schedule(count) == 0  # ... and it was the last one the schedule planned
 
@@ -75,7 +75,8 @@ def test_offline_run_does_exactly_num_updates_and_iqls_cosine_ends_with_it(rando
     assert sorted({r["step"] for r in records}) == [0, 10, 20, 25]
     assert int(state.agent.step[0]) == 25
     (count,) = schedule_counts(state.agent.policy.opt_state)
-    schedule = iql.policy_lr_schedule(build_config(iql.Config, overrides))
+    config = build_config(iql.Config, overrides)
+    schedule = iql.policy_lr_schedule(config, config.policy_lr)
     assert count == 25 and schedule(count - 1) > 0 and schedule(count) == 0
 
 

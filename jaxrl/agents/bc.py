@@ -15,22 +15,30 @@ import optax
 
 from jaxrl.agents import common
 from jaxrl.data.statistics import DatasetStatistics
+from jaxrl.hyperparams import hyperparams, traced
+from jaxrl.loop_config import check_positive
 from jaxrl.networks import MLP
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 
-@dataclasses.dataclass(frozen=True)
-class Config(common.OfflineConfig):
-    """BC hyperparameters (defaults: CORL's BC)."""
+@hyperparams
+class Hyperparams:
+    """BC's numeric hyperparameters (defaults: CORL's BC), traced in the agent state."""
 
     learning_rate: float = 3e-4  # Adam learning rate of the policy
 
+
+@dataclasses.dataclass(frozen=True)
+class Config(Hyperparams, common.OfflineConfig):
+    """BC: the offline loop's keys, the shared offline keys and BC's hyperparameters."""
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        common.check_positive(self, "learning_rate")
+        check_positive(self, "learning_rate")
 
 
 class AgentState(NamedTuple):
+    hyperparams: Hyperparams  # [] float32 each
     normalizer: common.InputNormalizer  # the dataset's statistics the agent sees its inputs through
     policy: common.TrainState
     step: jax.Array  # [] int32, gradient steps taken
@@ -54,17 +62,17 @@ def bc_loss(policy_params: Params, batch: Transition, key: PRNGKey, *, policy: M
 
 
 def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | None = None) -> Learner:
-    """BC as the learner triple: init(key), act(state, obs, key, deterministic), update(state, batch, key).
+    """BC as the learner: init(key, hyperparams), act(state, obs, key, deterministic), update(state, batch, key).
 
     `statistics` of the dataset are needed when the config normalizes observations or rewards."""
     common.require_continuous(spec, "BC")
     policy = make_policy(config, spec)
-    optimizer = optax.adam(config.learning_rate)
     normalizer = common.make_normalizer(config, spec, statistics)
 
-    def init(key: PRNGKey) -> AgentState:
+    def init(key: PRNGKey, hp: Hyperparams) -> AgentState:
         params = policy.init(key, jnp.zeros((1, spec.obs_size)))
-        return AgentState(normalizer=normalizer, policy=common.init_train_state(params, optimizer),
+        return AgentState(hyperparams=hp, normalizer=normalizer,
+                          policy=common.init_train_state(params, optax.adam(hp.learning_rate)),
                           step=jnp.zeros((), jnp.int32))
 
     def act(state: AgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
@@ -74,8 +82,8 @@ def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | 
     def update(state: AgentState, batch: Transition, key: PRNGKey) -> tuple[AgentState, Metrics]:
         batch = state.normalizer.transitions(batch)
         grads, metrics = jax.grad(bc_loss, has_aux=True)(state.policy.params, batch, key, policy=policy)
-        new_state = AgentState(normalizer=state.normalizer,
-                               policy=common.apply_gradients(state.policy, grads, optimizer), step=state.step + 1)
+        optimizer = optax.adam(state.hyperparams.learning_rate)
+        new_state = state._replace(policy=common.apply_gradients(state.policy, grads, optimizer), step=state.step + 1)
         return new_state, metrics
 
-    return Learner(init=init, act=act, update=update)
+    return Learner(init=init, act=act, update=update, hyperparams=traced(Hyperparams, config))

@@ -1,11 +1,10 @@
-"""Pieces every offline agent shares: the offline-loop config keys, range checks, input normalization, optimizer
-state and target nets."""
+"""Pieces every offline agent shares: the offline config keys, input normalization, optimizer state and target
+nets."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -13,40 +12,15 @@ import numpy as np
 import optax
 
 from jaxrl.data.statistics import DatasetStatistics
+from jaxrl.loop_config import OfflineLoop, require
 from jaxrl.types import EnvSpec, Params, Transition
 
 
-def require(ok: bool, key: str, requirement: str, value: Any) -> None:
-    """Raise a ValueError naming the config `key` when `ok` is false."""
-    if not ok:
-        raise ValueError(f"config key '{key}' must be {requirement}, got {value!r}")
-
-
-def check_positive(config: Any, *keys: str) -> None:
-    """Every named numeric field of `config` must be finite and > 0."""
-    for key in keys:
-        value = getattr(config, key)
-        require(math.isfinite(value) and value > 0, key, "> 0", value)
-
-
-def check_unit_interval(config: Any, key: str, low_open: bool = False, high_open: bool = False) -> None:
-    """The named field must lie in [0, 1], with either end excluded when asked."""
-    value = getattr(config, key)
-    above = value > 0 if low_open else value >= 0
-    below = value < 1 if high_open else value <= 1
-    interval = f"in {'(' if low_open else '['}0, 1{')' if high_open else ']'}"
-    require(above and below, key, interval, value)
-
-
 @dataclasses.dataclass(frozen=True)
-class OfflineConfig:
-    """The keys the offline loop reads; every offline agent's Config extends this."""
+class OfflineConfig(OfflineLoop):
+    """The offline loop's keys and the static keys every offline agent shares; each agent's Config extends this
+    and its own `Hyperparams`."""
 
-    batch_size: int = 256  # transitions sampled from the dataset per gradient step
-    num_updates: int = 1_000_000  # total gradient steps (also the length of learning-rate schedules)
-    eval_every: int = 5_000  # gradient steps between evaluations
-    eval_episodes: int = 10  # episodes per evaluation
-    seed: int = 0  # seed of the run's root key
     hidden_sizes: tuple[int, ...] = (256, 256)  # hidden layer widths of every network
     # Standardize observations by the dataset's mean and std (+ OBS_STD_EPSILON), as CORL and unifloral offer.
     normalize_observations: bool = False
@@ -55,8 +29,7 @@ class OfflineConfig:
     normalize_rewards: bool = False
 
     def __post_init__(self) -> None:
-        check_positive(self, "batch_size", "num_updates", "eval_every", "eval_episodes")
-        require(self.seed >= 0, "seed", ">= 0", self.seed)
+        super().__post_init__()
         require(
             len(self.hidden_sizes) > 0 and all(size > 0 for size in self.hidden_sizes),
             "hidden_sizes",

@@ -18,24 +18,32 @@ import optax
 
 from jaxrl.agents import common
 from jaxrl.data.statistics import DatasetStatistics
+from jaxrl.hyperparams import hyperparams, traced
+from jaxrl.loop_config import check_positive, check_unit_interval, require
 from jaxrl.networks import GaussianHead, QEnsemble, tanh_gaussian
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 MAX_LAGRANGE_MULTIPLIER = 1e6  # α' is clipped here, as in the official implementation
 
 
-@dataclasses.dataclass(frozen=True)
-class Config(common.OfflineConfig):
-    """CQL hyperparameters (defaults: CORL's MuJoCo locomotion settings)."""
+@hyperparams
+class Hyperparams:
+    """CQL's numeric hyperparameters (defaults: CORL's MuJoCo locomotion settings), traced in the agent state."""
 
     gamma: float = 0.99  # discount factor
     critic_lr: float = 3e-4  # Adam learning rate of the twin Q networks (and of α' when lagrange is on)
     policy_lr: float = 3e-5  # Adam learning rate of the policy and of the entropy temperature
     target_update_rate: float = 0.005  # polyak rate of the target critics
     cql_alpha: float = 10.0  # weight of the conservative penalty (α in Eq. 4)
+    target_action_gap: float = 5.0  # threshold of the Lagrangian form (used only when lagrange is on)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(Hyperparams, common.OfflineConfig):
+    """CQL: the offline loop's keys, the shared offline keys, CQL's static keys and its hyperparameters."""
+
     num_sampled_actions: int = 10  # actions drawn per state from each of uniform, π(·|s), π(·|s') for the penalty
     lagrange: bool = False  # tune the penalty weight so the penalty stays near target_action_gap (CQL-Lagrange)
-    target_action_gap: float = 5.0  # threshold of the Lagrangian form (used only when lagrange is on)
     # The critics score every state on its 1 + 3n actions in this many slices of the batch, one after another
     # (at most this many: the largest count that divides batch_size). Same result; at the defaults the
     # activations of all 2 x 7936 rows at once (16 MB a layer) overflow a CPU's caches, and slices that fit
@@ -44,13 +52,11 @@ class Config(common.OfflineConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        common.check_unit_interval(self, "gamma")
-        common.check_unit_interval(self, "target_update_rate", low_open=True)
-        common.check_positive(self, "critic_lr", "policy_lr", "num_sampled_actions", "critic_chunks")
-        common.require(
-            math.isfinite(self.cql_alpha) and self.cql_alpha >= 0, "cql_alpha", "finite and >= 0", self.cql_alpha
-        )
-        common.require(math.isfinite(self.target_action_gap), "target_action_gap", "finite", self.target_action_gap)
+        check_unit_interval(self, "gamma")
+        check_unit_interval(self, "target_update_rate", low_open=True)
+        check_positive(self, "critic_lr", "policy_lr", "num_sampled_actions", "critic_chunks")
+        require(math.isfinite(self.cql_alpha) and self.cql_alpha >= 0, "cql_alpha", "finite and >= 0", self.cql_alpha)
+        require(math.isfinite(self.target_action_gap), "target_action_gap", "finite", self.target_action_gap)
 
 
 class Networks(NamedTuple):
@@ -59,6 +65,7 @@ class Networks(NamedTuple):
 
 
 class AgentState(NamedTuple):
+    hyperparams: Hyperparams  # [] float32 each
     normalizer: common.InputNormalizer  # the dataset's statistics the agent sees its inputs through
     critic: common.TrainState
     target_critic_params: Params
@@ -136,6 +143,7 @@ def critic_loss(
     *,
     nets: Networks,
     config: Config,
+    hp: Hyperparams,
 ) -> tuple[jax.Array, Metrics]:
     """Σ over the twin critics of TD error + cql_alpha · α' · (penalty - gap) (Eq. 4).
 
@@ -149,7 +157,7 @@ def critic_loss(
 
     # Bellman target with a'~π(·|s') from the target critics; no entropy term in the backup (as in CORL).
     target_q = nets.critic.apply(target_critic_params, batch.next_obs, next_actions[0]).min(axis=0)  # [B]
-    q_targets = batch.reward + config.gamma * batch.discount * target_q  # [B]
+    q_targets = batch.reward + hp.gamma * batch.discount * target_q  # [B]
 
     # One batched critic call at s on the dataset action and all 3n sampled actions (the official code also
     # scores the actions drawn from π(·|s') at s).
@@ -162,8 +170,8 @@ def critic_loss(
     penalty = conservative_penalty(
         q_data, q_random, q_current, q_next, current_log_prob, next_log_prob[1:], batch.action.shape[-1]
     )  # [C]
-    gap = config.target_action_gap if config.lagrange else 0.0
-    loss = td_loss + (config.cql_alpha * multiplier * (penalty - gap)).sum()
+    gap = hp.target_action_gap if config.lagrange else 0.0
+    loss = td_loss + (hp.cql_alpha * multiplier * (penalty - gap)).sum()
     metrics = {
         "critic_loss": loss,
         "td_loss": td_loss,
@@ -184,9 +192,10 @@ def policy_loss(
     *,
     nets: Networks,
     config: Config,
+    hp: Hyperparams,
 ) -> tuple[jax.Array, Metrics]:
     """E_s,a~π [α log π(a|s) - min_i Q_i(s, a)] (the SAC policy objective CQL keeps)."""
-    del config
+    del config, hp
     actions, log_prob = sample_actions(nets, policy_params, batch.obs, key, 1)  # [1, B, A], [1, B]
     q = nets.critic.apply(critic_params, batch.obs, actions[0]).min(axis=0)  # [B]
     loss = (temperature * log_prob[0] - q).mean()
@@ -203,36 +212,33 @@ def lagrange_multiplier(log_lagrange_multiplier: jax.Array) -> jax.Array:
     return jnp.clip(jnp.exp(log_lagrange_multiplier), 0.0, MAX_LAGRANGE_MULTIPLIER)
 
 
-def lagrange_loss(log_lagrange_multiplier: jax.Array, penalty: jax.Array, config: Config) -> jax.Array:
+def lagrange_loss(log_lagrange_multiplier: jax.Array, penalty: jax.Array, hp: Hyperparams) -> jax.Array:
     """max_α'≥0 α' · cql_alpha · (penalty - gap) (CQL-Lagrange, Appendix F): ascent on α', written as a loss."""
-    return -lagrange_multiplier(log_lagrange_multiplier) * config.cql_alpha * (penalty - config.target_action_gap)
+    return -lagrange_multiplier(log_lagrange_multiplier) * hp.cql_alpha * (penalty - hp.target_action_gap)
 
 
 def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | None = None) -> Learner:
-    """CQL as the learner triple: init(key), act(state, obs, key, deterministic), update(state, batch, key).
+    """CQL as the learner: init(key, hyperparams), act(state, obs, key, deterministic), update(state, batch, key).
 
-    `statistics` of the dataset are needed when the config normalizes observations or rewards."""
+    `statistics` of the dataset are needed when the config normalizes observations or rewards. The entropy
+    temperature learns at the policy's rate and α' at the critics', as in CORL."""
     common.require_continuous(spec, "CQL")
     nets = make_networks(config, spec)
-    critic_optimizer = optax.adam(config.critic_lr)
-    policy_optimizer = optax.adam(config.policy_lr)
-    temperature_optimizer = optax.adam(config.policy_lr)  # as in CORL
-    lagrange_optimizer = optax.adam(config.critic_lr)  # as in CORL
     target_entropy = -float(spec.action_size)
-    losses = {"nets": nets, "config": config}
     normalizer = common.make_normalizer(config, spec, statistics)
 
-    def init(key: PRNGKey) -> AgentState:
+    def init(key: PRNGKey, hp: Hyperparams) -> AgentState:
         critic_key, policy_key = jax.random.split(key)
         obs = jnp.zeros((1, spec.obs_size))
         critic_params = nets.critic.init(critic_key, obs, jnp.zeros((1, spec.action_size)))
         return AgentState(
+            hyperparams=hp,
             normalizer=normalizer,
-            critic=common.init_train_state(critic_params, critic_optimizer),
+            critic=common.init_train_state(critic_params, optax.adam(hp.critic_lr)),
             target_critic_params=critic_params,
-            policy=common.init_train_state(nets.policy.init(policy_key, obs), policy_optimizer),
-            log_temperature=common.init_train_state(common.scalar_param(0.0), temperature_optimizer),
-            log_lagrange_multiplier=common.init_train_state(common.scalar_param(0.0), lagrange_optimizer),
+            policy=common.init_train_state(nets.policy.init(policy_key, obs), optax.adam(hp.policy_lr)),
+            log_temperature=common.init_train_state(common.scalar_param(0.0), optax.adam(hp.policy_lr)),
+            log_lagrange_multiplier=common.init_train_state(common.scalar_param(0.0), optax.adam(hp.critic_lr)),
             step=jnp.zeros((), jnp.int32),
         )
 
@@ -243,26 +249,31 @@ def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | 
 
     def update_critic(state: AgentState, batch: Transition, key: PRNGKey):
         """One critic step and, in the Lagrangian form, one dual step on α'."""
+        hp = state.hyperparams
+        critic_optimizer = optax.adam(hp.critic_lr)
         multiplier = lagrange_multiplier(state.log_lagrange_multiplier.params) if config.lagrange else jnp.ones(())
         grads, metrics = jax.grad(critic_loss, has_aux=True)(
-            state.critic.params, state.target_critic_params, state.policy.params, multiplier, batch, key, **losses
+            state.critic.params, state.target_critic_params, state.policy.params, multiplier, batch, key,
+            nets=nets, config=config, hp=hp,
         )
         log_multiplier = state.log_lagrange_multiplier
         if config.lagrange:
-            multiplier_grad = jax.grad(lagrange_loss)(log_multiplier.params, metrics["cql_penalty"], config)
-            log_multiplier = common.apply_gradients(log_multiplier, multiplier_grad, lagrange_optimizer)
+            multiplier_grad = jax.grad(lagrange_loss)(log_multiplier.params, metrics["cql_penalty"], hp)
+            log_multiplier = common.apply_gradients(log_multiplier, multiplier_grad, critic_optimizer)
         critic = common.apply_gradients(state.critic, grads, critic_optimizer)
         return critic, log_multiplier, {**metrics, "lagrange_multiplier": multiplier}
 
     def update_policy(state: AgentState, batch: Transition, key: PRNGKey):
         """One policy step and one entropy-temperature step."""
+        hp = state.hyperparams
+        policy_optimizer = optax.adam(hp.policy_lr)
         temperature = jnp.exp(state.log_temperature.params)
         grads, metrics = jax.grad(policy_loss, has_aux=True)(
-            state.policy.params, state.critic.params, temperature, batch, key, **losses
+            state.policy.params, state.critic.params, temperature, batch, key, nets=nets, config=config, hp=hp
         )
         temperature_grad = jax.grad(temperature_loss)(state.log_temperature.params, metrics["entropy"], target_entropy)
         policy = common.apply_gradients(state.policy, grads, policy_optimizer)
-        log_temperature = common.apply_gradients(state.log_temperature, temperature_grad, temperature_optimizer)
+        log_temperature = common.apply_gradients(state.log_temperature, temperature_grad, policy_optimizer)
         return policy, log_temperature, {**metrics, "temperature": temperature}
 
     def update(state: AgentState, batch: Transition, key: PRNGKey) -> tuple[AgentState, Metrics]:
@@ -271,12 +282,10 @@ def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | 
         critic_key, policy_key = jax.random.split(key)
         critic, log_lagrange_multiplier, critic_metrics = update_critic(state, batch, critic_key)
         policy, log_temperature, policy_metrics = update_policy(state, batch, policy_key)
-        new_state = AgentState(
-            normalizer=state.normalizer,
+        new_state = state._replace(
             critic=critic,
-            target_critic_params=common.polyak_update(
-                state.target_critic_params, critic.params, config.target_update_rate
-            ),
+            target_critic_params=common.polyak_update(state.target_critic_params, critic.params,
+                                                      state.hyperparams.target_update_rate),
             policy=policy,
             log_temperature=log_temperature,
             log_lagrange_multiplier=log_lagrange_multiplier,
@@ -284,4 +293,4 @@ def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | 
         )
         return new_state, {**critic_metrics, **policy_metrics}
 
-    return Learner(init=init, act=act, update=update)
+    return Learner(init=init, act=act, update=update, hyperparams=traced(Hyperparams, config))

@@ -16,13 +16,15 @@ import optax
 
 from jaxrl.agents import common
 from jaxrl.data.statistics import DatasetStatistics
+from jaxrl.hyperparams import hyperparams, traced
+from jaxrl.loop_config import check_positive, check_unit_interval, require
 from jaxrl.networks import GaussianHead, QEnsemble, ValueNet, gaussian
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 
-@dataclasses.dataclass(frozen=True)
-class Config(common.OfflineConfig):
-    """IQL hyperparameters (defaults: the paper's MuJoCo locomotion settings)."""
+@hyperparams
+class Hyperparams:
+    """IQL's numeric hyperparameters (defaults: the paper's MuJoCo locomotion settings), traced in the agent state."""
 
     gamma: float = 0.99  # discount factor
     expectile: float = 0.7  # τ of the expectile regression of V on Q; 0.5 is the mean, → 1 the max
@@ -33,13 +35,18 @@ class Config(common.OfflineConfig):
     critic_lr: float = 3e-4  # Adam learning rate of the twin Q networks
     policy_lr: float = 3e-4  # initial Adam learning rate of the policy, cosine-decayed to 0 over num_updates
 
+
+@dataclasses.dataclass(frozen=True)
+class Config(Hyperparams, common.OfflineConfig):
+    """IQL: the offline loop's keys, the shared offline keys and IQL's hyperparameters."""
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        common.check_unit_interval(self, "gamma")
-        common.check_unit_interval(self, "expectile", low_open=True, high_open=True)
-        common.check_unit_interval(self, "target_update_rate", low_open=True)
-        common.check_positive(self, "max_advantage_weight", "value_lr", "critic_lr", "policy_lr")
-        common.require(self.inverse_temperature >= 0, "inverse_temperature", ">= 0", self.inverse_temperature)
+        check_unit_interval(self, "gamma")
+        check_unit_interval(self, "expectile", low_open=True, high_open=True)
+        check_unit_interval(self, "target_update_rate", low_open=True)
+        check_positive(self, "max_advantage_weight", "value_lr", "critic_lr", "policy_lr")
+        require(self.inverse_temperature >= 0, "inverse_temperature", ">= 0", self.inverse_temperature)
 
 
 class Networks(NamedTuple):
@@ -49,6 +56,7 @@ class Networks(NamedTuple):
 
 
 class AgentState(NamedTuple):
+    hyperparams: Hyperparams  # [] float32 each
     normalizer: common.InputNormalizer  # the dataset's statistics the agent sees its inputs through
     value: common.TrainState
     critic: common.TrainState
@@ -65,7 +73,7 @@ def make_networks(config: Config, spec: EnvSpec) -> Networks:
     )
 
 
-def expectile_loss(diff: jax.Array, expectile: float) -> jax.Array:
+def expectile_loss(diff: jax.Array, expectile: jax.Array) -> jax.Array:
     """The expectile loss L₂^τ(u) = |τ - 1(u < 0)| u² of Sec. 4.1, elementwise."""
     weight = jnp.where(diff < 0, 1.0 - expectile, expectile)
     return weight * diff**2
@@ -78,66 +86,67 @@ def policy_distribution(nets: Networks, policy_params: Params, obs: jax.Array):
 
 
 def value_loss(
-    value_params: Params, target_q: jax.Array, batch: Transition, key: PRNGKey, *, nets: Networks, config: Config
+    value_params: Params, target_q: jax.Array, batch: Transition, key: PRNGKey, *, nets: Networks, hp: Hyperparams
 ) -> tuple[jax.Array, Metrics]:
     """L_V(ψ) = E_(s,a)~D [L₂^τ(Q_θ̂(s, a) - V_ψ(s))] (Eq. 5); `target_q` [B] is min over the target critics."""
     del key  # deterministic; the key keeps the loss signature shared by all agents
     value = nets.value.apply(value_params, batch.obs)  # [B]
-    loss = expectile_loss(target_q - value, config.expectile).mean()
+    loss = expectile_loss(target_q - value, hp.expectile).mean()
     return loss, {"value_loss": loss, "value_mean": value.mean()}
 
 
 def critic_loss(
-    critic_params: Params, next_value: jax.Array, batch: Transition, key: PRNGKey, *, nets: Networks, config: Config
+    critic_params: Params, next_value: jax.Array, batch: Transition, key: PRNGKey, *, nets: Networks, hp: Hyperparams
 ) -> tuple[jax.Array, Metrics]:
     """L_Q(θ) = E_(s,a,s')~D [(r + γ V_ψ(s') - Q_θ(s, a))²] (Eq. 6), summed over the twin critics."""
     del key
-    q_targets = batch.reward + config.gamma * batch.discount * next_value  # [B]
+    q_targets = batch.reward + hp.gamma * batch.discount * next_value  # [B]
     q = nets.critic.apply(critic_params, batch.obs, batch.action)  # [2, B]
     loss = ((q - q_targets) ** 2).mean(axis=1).sum()
     return loss, {"critic_loss": loss, "q_mean": q.mean()}
 
 
 def policy_loss(
-    policy_params: Params, advantage: jax.Array, batch: Transition, key: PRNGKey, *, nets: Networks, config: Config
+    policy_params: Params, advantage: jax.Array, batch: Transition, key: PRNGKey, *, nets: Networks, hp: Hyperparams
 ) -> tuple[jax.Array, Metrics]:
     """L_π(φ) = -E_(s,a)~D [exp(β(Q_θ̂(s, a) - V_ψ(s))) log π_φ(a|s)] (Eq. 7), weights clipped; `advantage` [B]."""
     del key
-    weights = jnp.minimum(jnp.exp(config.inverse_temperature * advantage), config.max_advantage_weight)  # [B]
+    weights = jnp.minimum(jnp.exp(hp.inverse_temperature * advantage), hp.max_advantage_weight)  # [B]
     log_prob = policy_distribution(nets, policy_params, batch.obs).log_prob(batch.action)  # [B]
     loss = -(weights * log_prob).mean()
     return loss, {"policy_loss": loss, "advantage_weight_mean": weights.mean(), "data_log_prob": log_prob.mean()}
 
 
-def policy_lr_schedule(config: Config) -> optax.Schedule:
+def policy_lr_schedule(config: Config, learning_rate: jax.Array) -> optax.Schedule:
     """The paper (and CORL) anneal only the policy's learning rate: a cosine to 0 over the run's `num_updates`,
     exactly the updates the offline loop runs."""
-    return optax.cosine_decay_schedule(config.policy_lr, config.num_updates)
+    return optax.cosine_decay_schedule(learning_rate, config.num_updates)
+
+
+def policy_optimizer(config: Config, learning_rate: jax.Array) -> optax.GradientTransformation:
+    return optax.adam(policy_lr_schedule(config, learning_rate))
 
 
 def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | None = None) -> Learner:
-    """IQL as the learner triple: init(key), act(state, obs, key, deterministic), update(state, batch, key).
+    """IQL as the learner: init(key, hyperparams), act(state, obs, key, deterministic), update(state, batch, key).
 
     `statistics` of the dataset are needed when the config normalizes observations or rewards."""
     common.require_continuous(spec, "IQL")
     nets = make_networks(config, spec)
-    value_optimizer = optax.adam(config.value_lr)
-    critic_optimizer = optax.adam(config.critic_lr)
-    policy_optimizer = optax.adam(policy_lr_schedule(config))
-    losses = {"nets": nets, "config": config}
     normalizer = common.make_normalizer(config, spec, statistics)
 
-    def init(key: PRNGKey) -> AgentState:
+    def init(key: PRNGKey, hp: Hyperparams) -> AgentState:
         value_key, critic_key, policy_key = jax.random.split(key, 3)
         obs = jnp.zeros((1, spec.obs_size))
         action = jnp.zeros((1, spec.action_size))
         critic_params = nets.critic.init(critic_key, obs, action)
         return AgentState(
+            hyperparams=hp,
             normalizer=normalizer,
-            value=common.init_train_state(nets.value.init(value_key, obs), value_optimizer),
-            critic=common.init_train_state(critic_params, critic_optimizer),
+            value=common.init_train_state(nets.value.init(value_key, obs), optax.adam(hp.value_lr)),
+            critic=common.init_train_state(critic_params, optax.adam(hp.critic_lr)),
             target_critic_params=critic_params,
-            policy=common.init_train_state(nets.policy.init(policy_key, obs), policy_optimizer),
+            policy=common.init_train_state(nets.policy.init(policy_key, obs), policy_optimizer(config, hp.policy_lr)),
             step=jnp.zeros((), jnp.int32),
         )
 
@@ -147,6 +156,8 @@ def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | 
         return jnp.clip(action, -1.0, 1.0), {}
 
     def update(state: AgentState, batch: Transition, key: PRNGKey) -> tuple[AgentState, Metrics]:
+        hp = state.hyperparams
+        losses = {"nets": nets, "hp": hp}
         batch = state.normalizer.transitions(batch)
         # All three losses read the pre-update networks, so they are computed side by side.
         target_q = nets.critic.apply(state.target_critic_params, batch.obs, batch.action).min(axis=0)  # [B]
@@ -162,18 +173,18 @@ def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | 
         policy_grads, policy_metrics = jax.grad(policy_loss, has_aux=True)(
             state.policy.params, target_q - value, batch, policy_key, **losses
         )
-        critic = common.apply_gradients(state.critic, critic_grads, critic_optimizer)
+        critic = common.apply_gradients(state.critic, critic_grads, optax.adam(hp.critic_lr))
         new_state = AgentState(
+            hyperparams=hp,
             normalizer=state.normalizer,
-            value=common.apply_gradients(state.value, value_grads, value_optimizer),
+            value=common.apply_gradients(state.value, value_grads, optax.adam(hp.value_lr)),
             critic=critic,
-            target_critic_params=common.polyak_update(
-                state.target_critic_params, critic.params, config.target_update_rate
-            ),
-            policy=common.apply_gradients(state.policy, policy_grads, policy_optimizer),
+            target_critic_params=common.polyak_update(state.target_critic_params, critic.params,
+                                                      hp.target_update_rate),
+            policy=common.apply_gradients(state.policy, policy_grads, policy_optimizer(config, hp.policy_lr)),
             step=state.step + 1,
         )
         metrics = {**value_metrics, **critic_metrics, **policy_metrics, "advantage_mean": (target_q - value).mean()}
         return new_state, metrics
 
-    return Learner(init=init, act=act, update=update)
+    return Learner(init=init, act=act, update=update, hyperparams=traced(Hyperparams, config))

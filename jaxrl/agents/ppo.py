@@ -16,69 +16,54 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl import networks
+from jaxrl.hyperparams import hyperparams, traced
+from jaxrl.loop_config import OnlineLoop, check_unit_interval, require
 from jaxrl.normalization import RunningStats, init_stats, normalize, update_stats
 from jaxrl.types import EnvSpec, Learner, Trajectory
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    num_envs: int = 64  # parallel environments in each rollout
-    unroll_length: int = 32  # steps per environment per rollout
-    num_minibatches: int = 8  # minibatches per epoch over one rollout
-    num_epochs: int = 4  # passes over each rollout
+@hyperparams
+class Hyperparams:
+    """PPO's numeric hyperparameters, traced in the agent state."""
+
     learning_rate: float = 3e-4  # Adam step size at the start
-    anneal_lr: bool = True  # decay the step size linearly to zero over the run
-    total_steps: int = 1_000_000  # environment steps (action repeats included)
     gamma: float = 0.99  # discount
     gae_lambda: float = 0.95  # GAE bias/variance trade-off
     entropy_coef: float = 0.01  # weight of the entropy bonus
     value_coef: float = 0.5  # weight of the value loss
     clip_eps: float = 0.2  # surrogate clipping range
-    max_grad_norm: float = 0.5  # global gradient-norm clip; 0 disables clipping
     reward_scale: float = 1.0  # rewards are multiplied by this before GAE
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(Hyperparams, OnlineLoop):
+    """PPO: the online loop's keys, PPO's hyperparameters and its static keys."""
+
+    num_minibatches: int = 8  # minibatches per epoch over one rollout
+    num_epochs: int = 4  # passes over each rollout
+    anneal_lr: bool = True  # decay the step size linearly to zero over the run
+    max_grad_norm: float = 0.5  # global gradient-norm clip; 0 disables clipping (a switch, so static)
     normalize_observations: bool = True  # standardize observations with running statistics
     normalize_advantages: bool = True  # standardize advantages per minibatch
     policy_hidden_sizes: tuple[int, ...] = (64, 64)  # policy MLP widths
     value_hidden_sizes: tuple[int, ...] = (64, 64)  # value MLP widths
     activation: str = "tanh"  # hidden activation: relu, tanh, swish, silu or elu
-    episode_length: int = 0  # time limit in steps; 0 takes the environment's default
-    action_repeat: int = 1  # environment steps per policy decision
-    eval_every: int = 100_000  # environment steps between evaluations
-    eval_episodes: int = 16  # episodes per evaluation (run in parallel)
-    seed: int = 0  # first seed; --seeds N trains seed, seed+1, ...
 
     def __post_init__(self):
-        positive = ["num_envs", "unroll_length", "num_minibatches", "num_epochs", "total_steps", "action_repeat",
-                    "eval_every", "eval_episodes"]
-        for key in positive:
-            if getattr(self, key) <= 0:
-                raise ValueError(f"key '{key}' must be positive, got {getattr(self, key)}")
-        if (self.num_envs * self.unroll_length) % self.num_minibatches:
-            raise ValueError(f"num_envs * unroll_length ({self.num_envs * self.unroll_length}) must be divisible by "
-                             f"num_minibatches ({self.num_minibatches})")
+        super().__post_init__()
+        for key in ["num_minibatches", "num_epochs"]:
+            require(getattr(self, key) > 0, key, "positive", getattr(self, key))
+        require((self.num_envs * self.unroll_length) % self.num_minibatches == 0, "num_minibatches",
+                f"a divisor of num_envs * unroll_length ({self.num_envs * self.unroll_length})", self.num_minibatches)
         for key in ["gamma", "gae_lambda"]:
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ValueError(f"key '{key}' must be in [0, 1], got {getattr(self, key)}")
-        if self.activation not in networks.ACTIVATIONS:
-            raise ValueError(f"key 'activation' must be one of {sorted(networks.ACTIVATIONS)}, got {self.activation!r}")
-        if self.max_grad_norm < 0:
-            raise ValueError(f"key 'max_grad_norm' must be >= 0 (0 disables clipping), got {self.max_grad_norm}")
-        if self.episode_length < 0:
-            raise ValueError(f"key 'episode_length' must be >= 0, got {self.episode_length}")
-
-    @property
-    def steps_per_iteration(self) -> int:
-        """Environment steps consumed by one rollout + update."""
-        return self.num_envs * self.unroll_length * self.action_repeat
-
-    @property
-    def num_iterations(self) -> int:
-        """Rollout + update iterations of the run: the fewest that reach `total_steps`. The online loop runs
-        exactly this many and the learning-rate schedule spans exactly this many."""
-        return -(-self.total_steps // self.steps_per_iteration)
+            check_unit_interval(self, key)
+        require(self.activation in networks.ACTIVATIONS, "activation", f"one of {sorted(networks.ACTIVATIONS)}",
+                self.activation)
+        require(self.max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)", self.max_grad_norm)
 
 
 class PPOState(NamedTuple):
+    hyperparams: Hyperparams  # [] float32 each
     params: dict[str, Any]  # {"policy": ..., "value": ...}
     opt_state: optax.OptState
     obs_stats: RunningStats
@@ -133,20 +118,23 @@ def clipped_surrogate(log_prob, old_log_prob, advantages, clip_eps):
     return -surrogate.mean(), clip_fraction, approx_kl
 
 
-def learning_rate_schedule(config: Config) -> optax.Schedule | float:
+def learning_rate_schedule(config: Config, learning_rate: jax.Array) -> optax.Schedule | jax.Array:
     """Adam's step size per SGD step: linear to 0 over exactly the run's SGD steps when `anneal_lr`."""
     if not config.anneal_lr:
-        return config.learning_rate
+        return learning_rate
     sgd_steps = config.num_iterations * config.num_epochs * config.num_minibatches
-    return optax.linear_schedule(config.learning_rate, 0.0, sgd_steps)
+    return optax.linear_schedule(learning_rate, 0.0, sgd_steps)
+
+
+def make_optimizer(config: Config, learning_rate: jax.Array) -> optax.GradientTransformation:
+    """Adam (eps 1e-5, as brax and CleanRL) after global-norm clipping, at the scheduled step size."""
+    clip = [optax.clip_by_global_norm(config.max_grad_norm)] if config.max_grad_norm > 0 else []
+    return optax.chain(*clip, optax.adam(learning_rate_schedule(config, learning_rate), eps=1e-5))
 
 
 def make_learner(config: Config, spec: EnvSpec) -> Learner:
     """PPO as a `Learner`; `update` takes a `Trajectory` of T = unroll_length steps from B = num_envs envs."""
     nets = make_networks(config, spec)
-    schedule = learning_rate_schedule(config)
-    clip = [optax.clip_by_global_norm(config.max_grad_norm)] if config.max_grad_norm > 0 else []
-    optimizer = optax.chain(*clip, optax.adam(schedule, eps=1e-5))
 
     def observe(stats, obs):
         return normalize(stats, obs) if config.normalize_observations else obs
@@ -163,11 +151,12 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         raw = act_info["raw_action"]
         return dist.log_prob(raw) - networks.tanh_log_det_jacobian(raw), dist.entropy()
 
-    def init(key):
+    def init(key, hp: Hyperparams):
         policy_key, value_key = jax.random.split(key)
         dummy = jnp.zeros((1, spec.obs_size), jnp.float32)
         params = {"policy": nets.policy.init(policy_key, dummy), "value": nets.value.init(value_key, dummy)}
-        return PPOState(params, optimizer.init(params), init_stats(spec.obs_size), jnp.zeros((), jnp.int32))
+        optimizer = make_optimizer(config, hp.learning_rate)
+        return PPOState(hp, params, optimizer.init(params), init_stats(spec.obs_size), jnp.zeros((), jnp.int32))
 
     def act(state, obs, key, deterministic):
         dist = distribution(state.params["policy"], observe(state.obs_stats, obs))
@@ -178,35 +167,37 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         log_prob = dist.log_prob(raw) - networks.tanh_log_det_jacobian(raw)
         return jnp.tanh(raw), {"log_prob": log_prob, "raw_action": raw}
 
-    def loss(params, minibatch):
+    def loss(params, minibatch, hp: Hyperparams):
         obs, action, act_info, advantages, targets = minibatch
         log_prob, entropy = log_prob_and_entropy(params["policy"], obs, action, act_info)
         if config.normalize_advantages:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         policy_loss, clip_fraction, approx_kl = clipped_surrogate(
-            log_prob, act_info["log_prob"], advantages, config.clip_eps)
+            log_prob, act_info["log_prob"], advantages, hp.clip_eps)
         value_loss = 0.5 * jnp.square(nets.value.apply(params["value"], obs) - targets).mean()
         entropy_mean = entropy.mean()
-        total = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy_mean
+        total = policy_loss + hp.value_coef * value_loss - hp.entropy_coef * entropy_mean
         metrics = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy_mean,
                    "clip_fraction": clip_fraction, "approx_kl": approx_kl}
         return total, metrics
 
-    def sgd_step(carry, minibatch):
-        params, opt_state = carry
-        grads, metrics = jax.grad(loss, has_aux=True)(params, minibatch)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), metrics
-
     def update(state: PPOState, batch: Trajectory, key):
+        hp = state.hyperparams
+        optimizer = make_optimizer(config, hp.learning_rate)
         obs_stats = update_stats(state.obs_stats, batch.obs) if config.normalize_observations else state.obs_stats
         obs = observe(obs_stats, batch.obs)  # [T, B, obs_size]
         values = nets.value.apply(state.params["value"], obs)  # [T, B]
         bootstrap = nets.value.apply(state.params["value"], observe(obs_stats, batch.last_obs))  # [B]
-        advantages, targets = gae(batch.reward * config.reward_scale, values, bootstrap, batch.discount,
-                                  batch.truncation, config.gamma, config.gae_lambda)
+        advantages, targets = gae(batch.reward * hp.reward_scale, values, bootstrap, batch.discount,
+                                  batch.truncation, hp.gamma, hp.gae_lambda)
         samples = (obs, batch.action, batch.act_info, advantages, targets)
         flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), samples)  # [T * B, ...]
+
+        def sgd_step(carry, minibatch):
+            params, opt_state = carry
+            grads, metrics = jax.grad(loss, has_aux=True)(params, minibatch, hp)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), metrics
 
         def epoch(carry, epoch_key):
             order = jax.random.permutation(epoch_key, advantages.size)
@@ -216,6 +207,6 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         (params, opt_state), metrics = jax.lax.scan(
             epoch, (state.params, state.opt_state), jax.random.split(key, config.num_epochs))
         metrics = jax.tree.map(jnp.mean, metrics)
-        return PPOState(params, opt_state, obs_stats, state.step + 1), metrics
+        return PPOState(hp, params, opt_state, obs_stats, state.step + 1), metrics
 
-    return Learner(init, act, update)
+    return Learner(init, act, update, traced(Hyperparams, config))

@@ -35,9 +35,11 @@ def _clean(value: float) -> float | None:
 class RunLogger:
     """Writes per-seed metric records; `log(step, metrics)` takes arrays with a leading seed axis."""
 
-    def __init__(self, run_dir: Path, run_name: str, seeds: list[int], config: dict[str, Any], wandb_mode: str):
+    def __init__(self, run_dir: Path, run_name: str, seeds: list[int], config: dict[str, Any], wandb_mode: str,
+                 group: str | None = None):
         self.run_dir = Path(run_dir)
         self.seeds = seeds
+        self.group = group or run_name  # the W&B group: the run's seeds, or a whole sweep
         self._jsonl = open(self.run_dir / "metrics.jsonl", "a")  # noqa: SIM115 (kept open for the run)
         self._wandb_runs = self._start_wandb(run_name, config, wandb_mode) if wandb_mode != "disabled" else []
 
@@ -49,7 +51,7 @@ class RunLogger:
         runs = []
         for seed in self.seeds:
             run_id = ids.setdefault(str(seed), f"{run_name}-s{seed}-{os.urandom(3).hex()}")
-            runs.append(wandb.init(project=os.environ.get("WANDB_PROJECT", "jaxrl"), group=run_name,
+            runs.append(wandb.init(project=os.environ.get("WANDB_PROJECT", "jaxrl"), group=self.group,
                                    name=f"{run_name}-seed{seed}", id=run_id, resume="allow", mode=mode,
                                    dir=str(self.run_dir), config={**config, "seed": seed}, reinit="create_new",
                                    settings=wandb.Settings(silent=True, console="off")))
@@ -76,6 +78,29 @@ class RunLogger:
         self._jsonl.close()
         for run in self._wandb_runs:
             run.finish()
+
+
+class SplitLogger:
+    """Hands each run its own rows of every record: a sweep's program trains several members (each a run with its
+    folder, metrics.jsonl and W&B runs) as consecutive rows of one batch."""
+
+    def __init__(self, loggers: list[RunLogger]):
+        self.loggers = loggers
+        bounds = np.cumsum([0] + [len(logger.seeds) for logger in loggers])
+        self.slices = [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def log(self, step: int, metrics: dict[str, Any], **fields: Any) -> None:
+        host = {k: np.asarray(v) for k, v in metrics.items()}
+        for logger, rows in zip(self.loggers, self.slices, strict=True):
+            logger.log(step, {k: v[rows] if v.ndim else v for k, v in host.items()}, **fields)
+
+    def drop_after(self, last_step: int) -> None:
+        for logger in self.loggers:
+            logger.drop_after(last_step)
+
+    def close(self) -> None:
+        for logger in self.loggers:
+            logger.close()
 
 
 def truncate_metrics(run_dir: Path, last_step: int) -> None:

@@ -45,13 +45,19 @@ def over_seeds(fn, seed_batch: int | None = None, num_seeds: int | None = None):
     return lambda per_seed, shared: jax.lax.map(lambda one: fn(one, shared), per_seed, batch_size=seed_batch)
 
 
-def init_seeds(trainer: Trainer, keys: jax.Array) -> Any:
-    """The run state of every seed, stacked along a leading axis.
+def repeat_hyperparams(hyperparams: Any, count: int) -> Any:
+    """One copy of `hyperparams` per run, stacked along a leading axis."""
+    return jax.tree.map(lambda value: jnp.broadcast_to(value, (count, *jnp.shape(value))), hyperparams)
 
-    Each seed is initialized on its own (lax.map), so its initial state is bit-identical to a run of that
-    seed alone whatever the seed count; init runs once, so the loop costs nothing.
+
+def init_seeds(trainer: Trainer, keys: jax.Array, hyperparams: Any) -> Any:
+    """The run state of every run (a key and its hyperparameters each, stacked along the leading axis).
+
+    Each run is initialized on its own (lax.map), so its initial state is bit-identical to a run of it alone
+    whatever the run count; init runs once, so the loop costs nothing.
     """
-    return jax.jit(lambda keys: jax.lax.map(trainer.init, keys))(keys)
+    return jax.jit(lambda keys, hyperparams: jax.lax.map(lambda pair: trainer.init(*pair), (keys, hyperparams)))(
+        keys, hyperparams)
 
 
 def chunk_over_seeds(trainer: Trainer, seed_batch: int | None, num_seeds: int | None):
@@ -99,8 +105,11 @@ class _Clock:
 def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, data: Any = None,
         resume: bool = False, checkpoint_every: int = 1, progress: bool = True,
         keep_checkpoints: int | None = 2, seed_batch: int | None = None,
-        watchdog_seconds: float | None = DEFAULT_TIMEOUT) -> tuple[Any, dict[str, Any]]:
-    """Train all seeds to the end (from the newest checkpoint when `resume`); returns (state, summary).
+        watchdog_seconds: float | None = DEFAULT_TIMEOUT, hyperparams: Any = None) -> tuple[Any, dict[str, Any]]:
+    """Train every run to the end (from the newest checkpoint when `resume`); returns (state, summary).
+
+    A run is a seed and its hyperparameters: `hyperparams` stacked one per seed (None: the trainer's, the config's
+    values, for all), so a sweep's members and their seeds are one batch of runs.
 
     Every blocking call runs under a `Watchdog` that ends the process when it stops making progress for
     `watchdog_seconds` (None or 0: never).
@@ -111,13 +120,18 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
         clock = _Clock(watchdog)
         train_keys, eval_keys = seed_keys(seeds)
         with watchdog.watch(f"initialization of {len(seeds)} seed(s)"):
-            state = jax.block_until_ready(init_seeds(trainer, train_keys))
+            if hyperparams is None:
+                hyperparams = repeat_hyperparams(trainer.hyperparams, len(seeds))
+            state = jax.block_until_ready(init_seeds(trainer, train_keys, hyperparams))
         checkpointer = Checkpointer(Path(run_dir) / "checkpoints", keep_checkpoints)
         first_chunk = 0
-        if resume and checkpointer.latest_chunk() is not None:
-            first_chunk = checkpointer.latest_chunk()
+        latest = checkpointer.latest_chunk() if resume else None
+        if latest is not None:
+            first_chunk = latest
             state = checkpointer.restore(first_chunk, state)
             logger.drop_after(plan.units_done(first_chunk))
+        elif resume:  # killed before its first checkpoint: it starts over, so what it logged goes
+            logger.drop_after(-1)
         compile_start = time.perf_counter()
         with watchdog.watch("compilation of the training chunk and the evaluation", cpu_progress=True):
             run_chunk, evaluate = compile_programs(trainer, state, eval_keys, data, seed_batch)
@@ -159,6 +173,7 @@ def _final_figures(plan, seeds: list[int], state: Any, eval_metrics: dict[str, A
     returns = np.asarray(eval_metrics["eval/return"], dtype=float)
     return {plan.unit: plan.total_units, "seeds": seeds, "eval_return_mean": float(returns.mean()),
             "eval_return_per_seed": returns.tolist(), "eval_cost_mean": float(np.mean(eval_metrics["eval/cost"])),
+            "eval_cost_per_seed": np.asarray(eval_metrics["eval/cost"], dtype=float).tolist(),
             "final_params_sha256": tree_sha256(state.agent)}
 
 

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxrl.hyperparams import stack
 from jaxrl.types import EnvSpec, Learner, Transition
 
 SPEC = EnvSpec(name="synthetic", obs_size=3, action_size=2, discrete=False, episode_length=10)
@@ -47,7 +48,7 @@ class LearnerContract:
     def __init__(self, learner: Learner, batch: Transition):
         self.learner = learner
         self.batch = batch
-        self.init = jax.jit(learner.init)
+        self.init = jax.jit(lambda key: learner.init(key, learner.hyperparams))  # the config's hyperparameters
         self.update = jax.jit(learner.update)
         self.act = jax.jit(learner.act, static_argnums=3)
 
@@ -83,15 +84,25 @@ class LearnerContract:
             assert bool(jnp.isfinite(value)), f"metric {name} is not finite"
 
     def check_vmap_matches_separate(self) -> None:
-        """N seeds in one vmapped program give the same numbers as N separate runs."""
+        """Runs with different seeds and hyperparameters in one vmapped program give the same numbers as each run
+        alone: the hyperparameters are data in the state, not constants of the program."""
         learner, batch = self.learner, self.batch
-        init_keys = jax.random.split(jax.random.key(3), 3)
-        update_keys = jax.random.split(jax.random.key(4), 3)
-        vmapped = jax.jit(jax.vmap(lambda i, u: learner.update(learner.init(i), batch, u)))(init_keys, update_keys)
-        for seed in range(3):
-            separate = self.update(self.init(init_keys[seed]), batch, update_keys[seed])
-            picked = jax.tree.map(lambda x, i=seed: x[i], vmapped)
+        runs = 3
+        init_keys = jax.random.split(jax.random.key(3), runs)
+        update_keys = jax.random.split(jax.random.key(4), runs)
+        # Every hyperparameter scaled down by 0%, 10%, 20%: all stay in range (rates, coefficients, discounts).
+        hyperparams = [jax.tree.map(lambda v, run=run: v * (1 - 0.1 * run), learner.hyperparams) for run in range(runs)]
+        one_run = jax.jit(lambda i, h, u: learner.update(learner.init(i, h), batch, u))
+        vmapped = jax.jit(jax.vmap(one_run))(init_keys, stack(hyperparams), update_keys)
+        for run in range(runs):
+            separate = one_run(init_keys[run], hyperparams[run], update_keys[run])
+            picked = jax.tree.map(lambda x, i=run: x[i], vmapped)
             chex.assert_trees_all_close(picked, separate, rtol=1e-5, atol=1e-5)
+        # Same key, other hyperparameters: other parameters after one update.
+        same_key = jax.jit(jax.vmap(one_run, in_axes=(None, 0, None)))(init_keys[0], stack(hyperparams), update_keys[0])
+        params = [jax.tree.leaves(jax.tree.map(lambda x, i=run: x[i], same_key[0]._replace(hyperparams=())))
+                  for run in range(2)]
+        assert any(not np.allclose(a, b) for a, b in zip(*params, strict=True)), "hyperparameters had no effect"
 
     def check_deterministic(self) -> None:
         first = self.update(self.init(jax.random.key(5)), self.batch, jax.random.key(6))

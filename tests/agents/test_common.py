@@ -62,11 +62,11 @@ def test_agent_acts_and_learns_on_standardized_observations(module):
     normalized = module.make_learner(build_config(module.Config, {**SMALL, "normalize_observations": True}), SPEC,
                                      statistics)
     plain = module.make_learner(build_config(module.Config, SMALL), SPEC)
-    state = normalized.init(jax.random.PRNGKey(0))
+    state = normalized.init(jax.random.PRNGKey(0), normalized.hyperparams)
     np.testing.assert_allclose(state.normalizer.obs_mean, statistics.obs_mean)
     obs = jnp.asarray(two_episodes().obs)
     by_hand = (obs - statistics.obs_mean) / (statistics.obs_std + common.OBS_STD_EPSILON)
-    identity = plain.init(jax.random.PRNGKey(0))
+    identity = plain.init(jax.random.PRNGKey(0), plain.hyperparams)
     key = jax.random.PRNGKey(1)
     np.testing.assert_allclose(normalized.act(state, obs, key, True)[0], plain.act(identity, by_hand, key, True)[0],
                                rtol=1e-5, atol=1e-6)

@@ -37,7 +37,7 @@ def state(contract) -> cql.AgentState:
 
 def loss_fn(loss, nets, config):
     """`loss` jitted with its static networks and config bound."""
-    return jax.jit(functools.partial(loss, nets=nets, config=config))
+    return jax.jit(functools.partial(loss, nets=nets, config=config, hp=config))
 
 
 class BilinearCritic:
@@ -179,7 +179,7 @@ def test_critic_scored_in_slices_gives_the_same_loss_and_gradient(nets, config, 
         sliced_config = dataclasses.replace(config, critic_chunks=count)
         losses[count] = jax.value_and_grad(cql.critic_loss, has_aux=True)(
             state.critic.params, state.critic.params, state.policy.params, jnp.ones(()), batch, jax.random.key(1),
-            nets=nets, config=sliced_config)
+            nets=nets, config=sliced_config, hp=config)
     for count in (8, 7):
         np.testing.assert_allclose(losses[count][0][0], losses[1][0][0], rtol=1e-5)
         chex.assert_trees_all_close(losses[count][1], losses[1][1], rtol=1e-4, atol=1e-6)
@@ -221,6 +221,7 @@ def test_updates_reduce_losses_on_a_fixed_batch(nets, config, batch, contract):
 def test_lagrange_multiplier_grows_while_penalty_exceeds_the_gap(small, spec, batch, state):
     config = cql.Config(**small, lagrange=True, target_action_gap=-100.0)
     learner = cql.make_learner(config, spec)  # same networks and state layout as the fixture's learner
+    state = state._replace(hyperparams=learner.hyperparams)  # the gap is read from the state
     new_state, metrics = jax.jit(learner.update)(state, batch, jax.random.key(1))
     assert metrics["cql_penalty"] > config.target_action_gap
     assert new_state.log_lagrange_multiplier.params > state.log_lagrange_multiplier.params

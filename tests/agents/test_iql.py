@@ -39,7 +39,7 @@ def state(contract) -> iql.AgentState:
 
 def loss_fn(loss, nets, config):
     """`loss` jitted with its static networks and config bound."""
-    return jax.jit(functools.partial(loss, nets=nets, config=config))
+    return jax.jit(functools.partial(loss, nets=nets, hp=config))
 
 
 def test_expectile_loss_weights_negative_errors_by_one_minus_tau():

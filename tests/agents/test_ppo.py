@@ -81,7 +81,7 @@ def test_act_shapes_and_bounds(name):
     env = envs.make(name)
     spec = envs.spec(name, env)
     learner = ppo.make_learner(ppo.Config(), spec)
-    state = learner.init(jax.random.PRNGKey(0))
+    state = learner.init(jax.random.PRNGKey(0), learner.hyperparams)
     obs = jnp.zeros((5, spec.obs_size))
     action, info = learner.act(state, obs, jax.random.PRNGKey(1), False)
     chex.assert_shape(info["log_prob"], (5,))

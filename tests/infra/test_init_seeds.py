@@ -26,7 +26,8 @@ from jaxrl.types import EnvSpec
 spec = EnvSpec(**{SPEC._asdict()!r})
 config = build_config(agents.get("iql").Config, {{}})
 trainer = make_offline_trainer(agents.get("iql").make_learner(config, spec), None, config, max_eval_steps=1)
-jax.block_until_ready(jax.jit(jax.vmap(trainer.init))(jax.random.split(jax.random.PRNGKey(0), 8)))
+keys = jax.random.split(jax.random.PRNGKey(0), 8)
+jax.block_until_ready(jax.jit(jax.vmap(trainer.init))(keys, runner.repeat_hyperparams(trainer.hyperparams, 8)))
 print("initialized")
 """
 
@@ -44,6 +45,7 @@ def test_eight_seeds_initialize_without_deadlock():
 def test_each_seed_starts_as_a_run_of_that_seed_alone():
     trainer = _trainer("cql")
     keys = jax.random.split(jax.random.PRNGKey(3), 3)
-    stacked = runner.init_seeds(trainer, keys)
+    stacked = runner.init_seeds(trainer, keys, runner.repeat_hyperparams(trainer.hyperparams, 3))
     for i, key in enumerate(keys):
-        chex.assert_trees_all_equal(jax.tree.map(lambda x, i=i: x[i], stacked), jax.jit(trainer.init)(key))
+        alone = jax.jit(trainer.init)(key, trainer.hyperparams)
+        chex.assert_trees_all_equal(jax.tree.map(lambda x, i=i: x[i], stacked), alone)

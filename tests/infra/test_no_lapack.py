@@ -11,7 +11,7 @@ from jaxrl import agents
 from jaxrl.config import build_config
 from jaxrl.data.dataset import Dataset
 from jaxrl.experiment import make_eval_env
-from jaxrl.infra.runner import chunk_over_seeds, evaluate_over_seeds
+from jaxrl.infra.runner import chunk_over_seeds, evaluate_over_seeds, repeat_hyperparams
 from jaxrl.train import make_offline_trainer, make_online_trainer
 from jaxrl.types import Transition
 
@@ -39,9 +39,10 @@ def programs(agent: str):
         trainer, data = make_offline_trainer(learner, eval_env, config, max_steps), synthetic_dataset(
             spec.obs_size, spec.action_size)
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    hyperparams = repeat_hyperparams(trainer.hyperparams, 2)
     init = jax.jit(jax.vmap(trainer.init))
-    state = jax.eval_shape(init, keys)
-    return {"init": init.lower(keys),
+    state = jax.eval_shape(init, keys, hyperparams)
+    return {"init": init.lower(keys, hyperparams),
             "chunk": jax.jit(chunk_over_seeds(trainer, None, 2)).lower(state, data, jnp.int32(1)),
             "evaluate": jax.jit(evaluate_over_seeds(trainer, None, 2)).lower(state.agent, keys)}
 

@@ -1,0 +1,84 @@
+"""The keys the loops of `jaxrl.train` read, apart from any agent's: how long a run is, how it is cut into chunks,
+how it is evaluated. An agent's `Config` inherits one of these (a YAML file stays one flat mapping), and the loops
+are handed only this part, by type (`loop_keys`), never the agent's keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, TypeVar
+
+L = TypeVar("L")
+
+
+def require(ok: bool, key: str, requirement: str, value: Any) -> None:
+    """Raise a ValueError naming the config `key` when `ok` is false (build_config reports it with its source)."""
+    if not ok:
+        raise ValueError(f"config key '{key}' must be {requirement}, got {value!r}")
+
+
+def check_positive(config: Any, *keys: str) -> None:
+    """Every named numeric field of `config` must be finite and > 0."""
+    for key in keys:
+        value = getattr(config, key)
+        require(math.isfinite(value) and value > 0, key, "> 0", value)
+
+
+def check_unit_interval(config: Any, key: str, low_open: bool = False, high_open: bool = False) -> None:
+    """The named field must lie in [0, 1], with either end excluded when asked."""
+    value = getattr(config, key)
+    above = value > 0 if low_open else value >= 0
+    below = value < 1 if high_open else value <= 1
+    interval = f"in {'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+    require(above and below, key, interval, value)
+
+
+def loop_keys(loop_class: type[L], config: Any) -> L:
+    """The part of `config` that `loop_class` declares: what a loop may read."""
+    return loop_class(**{f.name: getattr(config, f.name) for f in dataclasses.fields(loop_class)})
+
+
+@dataclasses.dataclass(frozen=True)
+class OfflineLoop:
+    """Sample a batch, update; `num_updates` times, evaluating every `eval_every` updates."""
+
+    batch_size: int = 256  # transitions sampled from the dataset per gradient step
+    num_updates: int = 1_000_000  # total gradient steps (also the length of learning-rate schedules)
+    eval_every: int = 5_000  # gradient steps between evaluations
+    eval_episodes: int = 10  # episodes per evaluation
+    seed: int = 0  # seed of the run's root key; --seeds N trains seed, seed+1, ...
+
+    def __post_init__(self) -> None:
+        check_positive(self, "batch_size", "num_updates", "eval_every", "eval_episodes")
+        require(self.seed >= 0, "seed", ">= 0", self.seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class OnlineLoop:
+    """Roll out `num_envs` environments for `unroll_length` steps, update; until `total_steps` env steps."""
+
+    num_envs: int = 64  # parallel environments in each rollout
+    unroll_length: int = 32  # steps per environment per rollout
+    total_steps: int = 1_000_000  # environment steps (action repeats included)
+    episode_length: int = 0  # time limit in steps; 0 takes the environment's default
+    action_repeat: int = 1  # environment steps per policy decision
+    eval_every: int = 100_000  # environment steps between evaluations
+    eval_episodes: int = 16  # episodes per evaluation (run in parallel)
+    seed: int = 0  # first seed; --seeds N trains seed, seed+1, ...
+
+    def __post_init__(self) -> None:
+        for key in ["num_envs", "unroll_length", "total_steps", "action_repeat", "eval_every", "eval_episodes"]:
+            require(getattr(self, key) > 0, key, "positive", getattr(self, key))
+        require(self.episode_length >= 0, "episode_length", ">= 0", self.episode_length)
+        require(self.seed >= 0, "seed", ">= 0", self.seed)
+
+    @property
+    def steps_per_iteration(self) -> int:
+        """Environment steps consumed by one rollout + update."""
+        return self.num_envs * self.unroll_length * self.action_repeat
+
+    @property
+    def num_iterations(self) -> int:
+        """Rollout + update iterations of the run: the fewest that reach `total_steps`. The online loop runs
+        exactly this many, and every schedule spans exactly this many."""
+        return -(-self.total_steps // self.steps_per_iteration)
