@@ -1,4 +1,4 @@
-"""The `jaxrl` command: train, sweep, resume, evaluate, collect and dataset tools."""
+"""The `jaxrl` command: train, sweep, resume, evaluate, collect, dataset tools and reports."""
 
 from __future__ import annotations
 
@@ -173,6 +173,35 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _add_report(subparsers) -> None:
+    from jaxrl.report.stats import DEFAULT_REPS
+
+    parser = subparsers.add_parser("report", help="aggregate runs over seeds and tasks: IQM, mean, median, "
+                                                  "optimality gap with bootstrap intervals, profiles, curves")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="a run folder of `jaxrl train`, or a folder holding some anywhere beneath it")
+    parser.add_argument("--out", default="report", metavar="DIR",
+                        help="output folder for report.md, aggregates.json, performance_profile.png and "
+                             "learning_curves.png (default: report)")
+    parser.add_argument("--reps", type=int, default=DEFAULT_REPS,
+                        help=f"bootstrap resamples (default: {DEFAULT_REPS})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: 0)")
+    parser.set_defaults(func=_report)
+
+
+def _report(args) -> int:
+    from jaxrl.report.build import OUTPUTS, write_report
+
+    report = write_report(args.run_dirs, Path(args.out), args.reps, args.seed)
+    score = report["score"].replace("_", " ")
+    for agent, result in report["agents"].items():
+        low, high = result["iqm"]["ci"]
+        print(f"{agent}: IQM {score} {result['iqm']['estimate']:.2f} [{low:.2f}, {high:.2f}] "
+              f"over {result['tasks']} task(s), {result['runs']} runs")
+    print(f"wrote {', '.join(str(Path(args.out) / name) for name in OUTPUTS)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from jaxrl.dataset_commands import add_collect_command, add_dataset_commands
 
@@ -184,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_evaluate(subparsers)
     add_collect_command(subparsers)
     add_dataset_commands(subparsers)
+    _add_report(subparsers)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

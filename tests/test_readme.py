@@ -83,6 +83,9 @@ CHECKS = {
     "train ppo --env inverted_pendulum": check_train(1, "runs/ppo-inverted_pendulum-*"),
     "evaluate runs/pointmass-ppo": check_evaluate,
     "resume runs/pointmass-ppo": check_resume,
+    "report runs/pointmass-ppo": check_files(*(f"runs/pointmass-ppo-report/{name}" for name in
+                                               ("report.md", "aggregates.json", "performance_profile.png",
+                                                "learning_curves.png"))),
     "dataset make --env pendulum": check_files("data/pendulum/tiers.json",
                                                *(f"data/pendulum/{tier}/metadata.json" for tier in TIERS)),
     "dataset inspect data/pendulum/medium-replay": check_files("data/pendulum/medium-replay/quality.json",

@@ -43,6 +43,14 @@ class Provenance:
     parent: Parent | None = None  # set on derived datasets (filters, imports, dropped rows)
 
 
+def normalized_score(episode_return, random_return: float | None, expert_return: float | None):
+    """D4RL-style score, 100 * (return - random) / (expert - random), of a return or an array of them; None
+    without reference returns (or with equal ones)."""
+    if random_return is None or expert_return is None or expert_return == random_return:
+        return None
+    return 100.0 * (episode_return - random_return) / (expert_return - random_return)
+
+
 @dataclasses.dataclass(frozen=True)
 class Metadata:
     """Everything about a dataset except its arrays; `save` fills `checksums` and `quality`."""
@@ -67,9 +75,7 @@ class Metadata:
 
     def normalized_score(self, episode_return: float) -> float | None:
         """D4RL-style score: 100 * (return - random) / (expert - random), or None without reference returns."""
-        if self.random_return is None or self.expert_return is None or self.expert_return == self.random_return:
-            return None
-        return 100.0 * (episode_return - self.random_return) / (self.expert_return - self.random_return)
+        return normalized_score(episode_return, self.random_return, self.expert_return)
 
     def to_json(self) -> str:
         """The `metadata.json` text; `fingerprint` is written for people and ignored on reading."""
