@@ -70,6 +70,9 @@ def _add_run_options(parser) -> None:
                         help="exit with code 3, naming the stuck program, when a compiled program makes no progress "
                              "for this long (CPU: uses no CPU time; GPU/TPU: runs this long); 0 disables "
                              f"(default: {DEFAULT_TIMEOUT:g})")
+    from jaxrl.infra import compile_cache
+
+    compile_cache.add_option(parser)
 
 
 def _watchdog_seconds(text: str) -> float:
@@ -161,6 +164,9 @@ def _add_evaluate(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="evaluate a run's newest checkpoint")
     parser.add_argument("run_dir")
     parser.add_argument("--episodes", type=int, default=None, help="episodes per seed (default: the config's)")
+    from jaxrl.infra import compile_cache
+
+    compile_cache.add_option(parser)
     parser.set_defaults(func=_evaluate)
 
 
@@ -215,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     add_dataset_commands(subparsers)
     _add_report(subparsers)
     args = parser.parse_args(argv)
+    if hasattr(args, "compile_cache"):  # the commands that compile; before anything does
+        from jaxrl.infra import compile_cache
+
+        compile_cache.configure(args.compile_cache)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as error:

@@ -15,6 +15,7 @@ from jaxrl.data import formats, minari_format, quality, storage
 from jaxrl.data.filter import top_fraction
 from jaxrl.data.metadata import Metadata
 from jaxrl.data.report_files import render_markdown
+from jaxrl.infra import compile_cache
 from jaxrl.types import Transition
 
 FORMATS = ("d4rl", "minari")
@@ -164,6 +165,7 @@ def add_collect_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--random-return", type=float, help="reference return of a random policy")
     parser.add_argument("--expert-return", type=float, help="reference return of an expert policy")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    compile_cache.add_option(parser)
     parser.set_defaults(func=collect_command)
 
 
@@ -214,5 +216,6 @@ def add_dataset_commands(subparsers: argparse._SubParsersAction) -> argparse.Arg
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="PPO config overrides")
     make.add_argument("--wandb", choices=["offline", "online", "disabled"], help="W&B mode of the PPO run")
+    compile_cache.add_option(make)
     make.set_defaults(func=make_command)
     return parser

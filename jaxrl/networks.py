@@ -3,11 +3,16 @@
 Each agent composes these; none defines its own MLP or distribution. Continuous actions live in
 [-1, 1]: policies either squash a Gaussian with tanh (sampling agents) or clip its mean (IQL-style
 deterministic extraction), and the environments rescale to their own bounds.
+
+Precision: every network takes a compute `dtype`. Under `precision: bf16` (`compute_dtype`) its matmuls and
+activations run in bfloat16 while its parameters stay float32 (flax casts them per use, so gradients and the
+optimizer state are float32), and every head returns float32, so losses and their reductions are float32.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import distrax
 import flax.linen as nn
@@ -21,6 +26,21 @@ ACTIVATIONS: dict[str, Activation] = {
     "relu": nn.relu, "tanh": nn.tanh, "swish": nn.swish, "silu": nn.silu, "elu": nn.elu,
 }
 
+# The `precision` config key: its values and the dtype networks compute in under each.
+PRECISIONS: dict[str, Any] = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
+
+
+def check_precision(precision: str) -> None:
+    """The `precision` config key names one of PRECISIONS."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"config key 'precision' must be one of {sorted(PRECISIONS)}, got {precision!r}")
+
+
+def compute_dtype(precision: str) -> Any:
+    """The dtype of matmuls and activations under `precision` ("fp32" or "bf16"); parameters stay float32."""
+    check_precision(precision)
+    return PRECISIONS[precision]
+
 
 class MLP(nn.Module):
     """Dense layers with an activation between them; the last layer is linear when `output_size` is set."""
@@ -30,17 +50,19 @@ class MLP(nn.Module):
     activation: str = "relu"
     layer_norm: bool = False
     output_scale: float = 1.0  # orthogonal init scale of the output layer (small for policy heads)
+    dtype: Any = jnp.float32  # compute dtype; the output layer's result is float32 whatever it is
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
         for size in self.hidden_sizes:
-            x = nn.Dense(size, kernel_init=orthogonal())(x)
+            x = nn.Dense(size, kernel_init=orthogonal(), dtype=self.dtype)(x)
             if self.layer_norm:
-                x = nn.LayerNorm()(x)
+                x = nn.LayerNorm(dtype=self.dtype)(x)
             x = act(x)
         if self.output_size is not None:
-            x = nn.Dense(self.output_size, kernel_init=orthogonal(self.output_scale))(x)
+            x = nn.Dense(self.output_size, kernel_init=orthogonal(self.output_scale), dtype=self.dtype)(x)
+            x = x.astype(jnp.float32)
         return x
 
 
@@ -50,10 +72,11 @@ class ValueNet(nn.Module):
     hidden_sizes: Sequence[int]
     activation: str = "relu"
     layer_norm: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        return MLP(self.hidden_sizes, 1, self.activation, self.layer_norm)(obs)[..., 0]
+        return MLP(self.hidden_sizes, 1, self.activation, self.layer_norm, dtype=self.dtype)(obs)[..., 0]
 
 
 class QNet(nn.Module):
@@ -62,11 +85,12 @@ class QNet(nn.Module):
     hidden_sizes: Sequence[int]
     activation: str = "relu"
     layer_norm: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
         x = jnp.concatenate([obs, action], axis=-1)
-        return MLP(self.hidden_sizes, 1, self.activation, self.layer_norm)(x)[..., 0]
+        return MLP(self.hidden_sizes, 1, self.activation, self.layer_norm, dtype=self.dtype)(x)[..., 0]
 
 
 class QEnsemble(nn.Module):
@@ -76,6 +100,7 @@ class QEnsemble(nn.Module):
     num_critics: int = 2
     activation: str = "relu"
     layer_norm: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
@@ -87,7 +112,7 @@ class QEnsemble(nn.Module):
             out_axes=0,
             axis_size=self.num_critics,
         )
-        return ensemble(self.hidden_sizes, self.activation, self.layer_norm)(obs, action)
+        return ensemble(self.hidden_sizes, self.activation, self.layer_norm, self.dtype)(obs, action)
 
 
 class GaussianHead(nn.Module):
@@ -100,13 +125,15 @@ class GaussianHead(nn.Module):
     log_std_min: float = -5.0
     log_std_max: float = 2.0
     layer_norm: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        features = MLP(self.hidden_sizes, None, self.activation, self.layer_norm)(obs)
-        mean = nn.Dense(self.action_size, kernel_init=orthogonal(0.01))(features)
+        features = MLP(self.hidden_sizes, None, self.activation, self.layer_norm, dtype=self.dtype)(obs)
+        head = lambda: nn.Dense(self.action_size, kernel_init=orthogonal(0.01), dtype=self.dtype)
+        mean = head()(features).astype(jnp.float32)
         if self.state_dependent_std:
-            log_std = nn.Dense(self.action_size, kernel_init=orthogonal(0.01))(features)
+            log_std = head()(features).astype(jnp.float32)
         else:
             log_std = jnp.broadcast_to(self.param("log_std", nn.initializers.zeros, (self.action_size,)), mean.shape)
         return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)
@@ -118,10 +145,11 @@ class CategoricalHead(nn.Module):
     hidden_sizes: Sequence[int]
     num_actions: int
     activation: str = "relu"
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        return MLP(self.hidden_sizes, self.num_actions, self.activation, output_scale=0.01)(obs)
+        return MLP(self.hidden_sizes, self.num_actions, self.activation, output_scale=0.01, dtype=self.dtype)(obs)
 
 
 def tanh_gaussian(mean: jax.Array, log_std: jax.Array) -> distrax.Distribution:

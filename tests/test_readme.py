@@ -73,6 +73,12 @@ def check_resume(cwd: Path, out: str):
     assert result["resumed_from_chunk"] > 0 and result["env_steps"] >= 300_000
 
 
+def check_sweep(cwd: Path, out: str):
+    result = json.loads((cwd / "runs/sweep-ppo-pendulum/sweep_summary.json").read_text())
+    assert sorted(member["rank"] for member in result["members"]) == list(range(1, 7))
+    assert (cwd / "runs/sweep-ppo-pendulum/ranking.md").is_file()
+
+
 TIERS = ("random", "medium", "expert", "medium-replay", "medium-expert")
 # What each README command must leave behind; a command the README gains or loses fails test_every_command_...
 CHECKS = {
@@ -86,6 +92,7 @@ CHECKS = {
     "report runs/pointmass-ppo": check_files(*(f"runs/pointmass-ppo-report/{name}" for name in
                                                ("report.md", "aggregates.json", "performance_profile.png",
                                                 "learning_curves.png"))),
+    "sweep experiments/sweeps/ppo-pendulum.yaml": check_sweep,
     "dataset make --env pendulum": check_files("data/pendulum/tiers.json",
                                                *(f"data/pendulum/{tier}/metadata.json" for tier in TIERS)),
     "dataset inspect data/pendulum/medium-replay": check_files("data/pendulum/medium-replay/quality.json",

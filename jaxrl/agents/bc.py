@@ -17,7 +17,7 @@ from jaxrl.agents import common
 from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.hyperparams import hyperparams, traced
 from jaxrl.loop_config import check_positive
-from jaxrl.networks import MLP
+from jaxrl.networks import MLP, compute_dtype
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 
@@ -46,7 +46,7 @@ class AgentState(NamedTuple):
 
 def make_policy(config: Config, spec: EnvSpec) -> MLP:
     """π(s) = tanh(MLP(s)); the small output init starts every action near 0."""
-    return MLP(config.hidden_sizes, spec.action_size, output_scale=0.01)
+    return MLP(config.hidden_sizes, spec.action_size, output_scale=0.01, dtype=compute_dtype(config.precision))
 
 
 def policy_action(policy: MLP, policy_params: Params, obs: jax.Array) -> jax.Array:

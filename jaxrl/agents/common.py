@@ -13,6 +13,7 @@ import optax
 
 from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.loop_config import OfflineLoop, require
+from jaxrl.networks import check_precision
 from jaxrl.types import EnvSpec, Params, Transition
 
 
@@ -27,9 +28,11 @@ class OfflineConfig(OfflineLoop):
     # Multiply rewards by episode_length / (max - min episode return of the dataset): IQL's locomotion setting
     # (1000 / range on D4RL's 1000-step tasks), under which its fixed inverse temperature was tuned.
     normalize_rewards: bool = False
+    precision: str = "fp32"  # fp32, or bf16: bfloat16 matmuls and activations, float32 parameters and losses
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_precision(self.precision)
         require(
             len(self.hidden_sizes) > 0 and all(size > 0 for size in self.hidden_sizes),
             "hidden_sizes",

@@ -20,7 +20,7 @@ from jaxrl.agents import common
 from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.hyperparams import hyperparams, traced
 from jaxrl.loop_config import check_positive, check_unit_interval, require
-from jaxrl.networks import GaussianHead, QEnsemble, tanh_gaussian
+from jaxrl.networks import GaussianHead, QEnsemble, compute_dtype, tanh_gaussian
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 MAX_LAGRANGE_MULTIPLIER = 1e6  # α' is clipped here, as in the official implementation
@@ -76,9 +76,10 @@ class AgentState(NamedTuple):
 
 
 def make_networks(config: Config, spec: EnvSpec) -> Networks:
+    dtype = compute_dtype(config.precision)
     return Networks(
-        critic=QEnsemble(config.hidden_sizes, num_critics=2),
-        policy=GaussianHead(config.hidden_sizes, spec.action_size, state_dependent_std=True),
+        critic=QEnsemble(config.hidden_sizes, num_critics=2, dtype=dtype),
+        policy=GaussianHead(config.hidden_sizes, spec.action_size, state_dependent_std=True, dtype=dtype),
     )
 
 

@@ -18,7 +18,7 @@ from jaxrl.agents import common
 from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.hyperparams import hyperparams, traced
 from jaxrl.loop_config import check_positive, check_unit_interval, require
-from jaxrl.networks import GaussianHead, QEnsemble, ValueNet, gaussian
+from jaxrl.networks import GaussianHead, QEnsemble, ValueNet, compute_dtype, gaussian
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 
@@ -66,10 +66,11 @@ class AgentState(NamedTuple):
 
 
 def make_networks(config: Config, spec: EnvSpec) -> Networks:
+    dtype = compute_dtype(config.precision)
     return Networks(
-        value=ValueNet(config.hidden_sizes),
-        critic=QEnsemble(config.hidden_sizes, num_critics=2),
-        policy=GaussianHead(config.hidden_sizes, spec.action_size, state_dependent_std=False),
+        value=ValueNet(config.hidden_sizes, dtype=dtype),
+        critic=QEnsemble(config.hidden_sizes, num_critics=2, dtype=dtype),
+        policy=GaussianHead(config.hidden_sizes, spec.action_size, state_dependent_std=False, dtype=dtype),
     )
 
 

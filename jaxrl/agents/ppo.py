@@ -48,6 +48,7 @@ class Config(Hyperparams, OnlineLoop):
     policy_hidden_sizes: tuple[int, ...] = (64, 64)  # policy MLP widths
     value_hidden_sizes: tuple[int, ...] = (64, 64)  # value MLP widths
     activation: str = "tanh"  # hidden activation: relu, tanh, swish, silu or elu
+    precision: str = "fp32"  # fp32, or bf16: bfloat16 matmuls and activations, float32 parameters and losses
 
     def __post_init__(self):
         super().__post_init__()
@@ -59,6 +60,7 @@ class Config(Hyperparams, OnlineLoop):
             check_unit_interval(self, key)
         require(self.activation in networks.ACTIVATIONS, "activation", f"one of {sorted(networks.ACTIVATIONS)}",
                 self.activation)
+        networks.check_precision(self.precision)
         require(self.max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)", self.max_grad_norm)
 
 
@@ -76,11 +78,13 @@ class Networks(NamedTuple):
 
 
 def make_networks(config: Config, spec: EnvSpec) -> Networks:
+    dtype = networks.compute_dtype(config.precision)
     if spec.discrete:
-        policy = networks.CategoricalHead(config.policy_hidden_sizes, spec.action_size, config.activation)
+        policy = networks.CategoricalHead(config.policy_hidden_sizes, spec.action_size, config.activation, dtype)
     else:
-        policy = networks.GaussianHead(config.policy_hidden_sizes, spec.action_size, config.activation)
-    return Networks(policy, networks.ValueNet(config.value_hidden_sizes, config.activation))
+        policy = networks.GaussianHead(config.policy_hidden_sizes, spec.action_size, config.activation,
+                                       dtype=dtype)
+    return Networks(policy, networks.ValueNet(config.value_hidden_sizes, config.activation, dtype=dtype))
 
 
 def gae(rewards, values, bootstrap_value, discounts, truncation, gamma, lam):

@@ -33,7 +33,12 @@ def _clean(value: float) -> float | None:
 
 
 class RunLogger:
-    """Writes per-seed metric records; `log(step, metrics)` takes arrays with a leading seed axis."""
+    """Writes per-seed metric records; `log(step, metrics)` takes arrays with a leading seed axis.
+
+    W&B gets one run per seed, grouped by `group`, except under `wandb agent` (`WANDB_SWEEP_ID` set): the
+    agent has made one run for this process and ranks it by what it logs, so that run gets the mean over the
+    seeds of each metric, under the same names (`eval/return` is then the seeds' mean return).
+    """
 
     def __init__(self, run_dir: Path, run_name: str, seeds: list[int], config: dict[str, Any], wandb_mode: str,
                  group: str | None = None):
@@ -46,6 +51,9 @@ class RunLogger:
     def _start_wandb(self, run_name: str, config: dict[str, Any], mode: str) -> list[Any]:
         import wandb
 
+        if os.environ.get("WANDB_SWEEP_ID"):
+            return [wandb.init(mode=mode, dir=str(self.run_dir), config={**config, "seeds": self.seeds},
+                               settings=wandb.Settings(silent=True, console="off"))]
         ids_file = self.run_dir / "wandb_ids.json"
         ids = json.loads(ids_file.read_text()) if ids_file.is_file() else {}
         runs = []
@@ -61,11 +69,15 @@ class RunLogger:
     def log(self, step: int, metrics: dict[str, Any], **fields: Any) -> None:
         """One record per seed: `{"seed", "step", **fields, **metrics[seed]}`."""
         host = {k: np.asarray(v) for k, v in metrics.items()}
+        one_run = len(self._wandb_runs) == 1 and len(self.seeds) > 1  # the W&B agent's run, for all seeds
         for index, seed in enumerate(self.seeds):
             record = {k: _clean(v[index] if v.ndim else v) for k, v in host.items()}
             self._jsonl.write(json.dumps({"seed": seed, "step": step, **fields, **record}) + "\n")
-            if self._wandb_runs:
+            if self._wandb_runs and not one_run:
                 self._wandb_runs[index].log({k: v for k, v in record.items() if v is not None}, step=step)
+        if one_run:
+            means = {k: _clean(np.nanmean(v.astype(np.float64))) for k, v in host.items()}
+            self._wandb_runs[0].log({k: v for k, v in means.items() if v is not None}, step=step)
         self._jsonl.flush()
 
     def drop_after(self, last_step: int) -> None:

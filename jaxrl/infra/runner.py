@@ -72,11 +72,22 @@ def evaluate_over_seeds(trainer: Trainer, seed_batch: int | None, num_seeds: int
     return lambda agent, keys: evaluate_seeds((agent, keys), None)
 
 
+def _shapes(tree: Any) -> Any:
+    """The abstract values of a pytree of arrays: shapes and dtypes, not where the arrays came from.
+
+    Arrays restored from a checkpoint are committed to their device, which puts sharding annotations into a
+    program lowered for them; lowered for shapes alone, a resume compiles the very program a fresh run did, and
+    finds it in the persistent compilation cache (jaxrl/infra/compile_cache.py).
+    """
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type), tree)
+
+
 def compile_programs(trainer: Trainer, state: Any, eval_keys: jax.Array, data: Any, seed_batch: int | None = None):
     """AOT-compile the chunk and the evaluation at once (XLA compiles them on separate threads)."""
     num_seeds = jax.tree.leaves(state)[0].shape[0]
     chunk_fn = jax.jit(chunk_over_seeds(trainer, seed_batch, num_seeds), donate_argnums=0)
     eval_fn = jax.jit(evaluate_over_seeds(trainer, seed_batch, num_seeds))
+    state, eval_keys, data = _shapes((state, eval_keys, data))
     with ThreadPoolExecutor(2) as pool:
         chunk = pool.submit(lambda: chunk_fn.lower(state, data, jnp.int32(0)).compile())
         evaluate = pool.submit(lambda: eval_fn.lower(state.agent, eval_keys).compile())
