@@ -70,6 +70,10 @@ def _add_run_options(parser) -> None:
                         help="exit with code 3, naming the stuck program, when a compiled program makes no progress "
                              "for this long (CPU: uses no CPU time; GPU/TPU: runs this long); 0 disables "
                              f"(default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--devices", type=int, default=1, metavar="N",
+                        help="train on the first N devices: each takes whole runs when the vmapped runs (seeds x "
+                             "sweep members) divide evenly, else a share of every batch, gradients averaged "
+                             "(default: 1)")
     from jaxrl.infra import compile_cache
 
     compile_cache.add_option(parser)
@@ -130,7 +134,7 @@ def _run_options(args):
     from jaxrl.infra.logging import default_wandb_mode
 
     return RunOptions(wandb_mode=args.wandb or default_wandb_mode(), checkpoint_every=args.checkpoint_every,
-                      progress=not args.no_progress, watchdog_seconds=args.watchdog)
+                      progress=not args.no_progress, watchdog_seconds=args.watchdog, devices=args.devices)
 
 
 def _execute(spec, run_dir: Path, args, resume: bool) -> int:

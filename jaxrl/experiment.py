@@ -42,6 +42,7 @@ class RunOptions:
     keep_checkpoints: int | None = 2  # newest checkpoints kept; None keeps all
     progress: bool = True  # show a progress bar
     watchdog_seconds: float | None = DEFAULT_TIMEOUT  # see jaxrl/infra/watchdog.py; None or 0: off
+    devices: int = 1  # devices the runs train on (jaxrl/infra/devices.py): whole runs each, or data parallel
 
 
 def make_spec(agent: str, env: str | None, dataset: str | None, config_file: str | None, overrides: dict[str, Any],
@@ -164,7 +165,7 @@ def execute(spec: RunSpec, run_dir: Path, options: RunOptions = RunOptions(), re
         state, summary = run(experiment.trainer, list(spec.seeds), run_dir, logger, experiment.data, resume=resume,
                              checkpoint_every=options.checkpoint_every, progress=options.progress,
                              keep_checkpoints=options.keep_checkpoints, seed_batch=spec.seed_batch,
-                             watchdog_seconds=options.watchdog_seconds)
+                             watchdog_seconds=options.watchdog_seconds, num_devices=options.devices)
     finally:
         logger.close()
     summary = {"agent": spec.agent, "env": spec.env, **summary}

@@ -4,8 +4,9 @@ A loop here is a `Trainer`: `init(key, hyperparams)` builds the state of one run
 `run_chunk(state, data, iterations)` advances it by `iterations` (a traced count, so every chunk length is one
 compiled loop); its `RunPlan` says how many iterations the run has and how they fall into chunks. Both functions
 are pure, so the host runner vmaps them over runs (seeds, hyperparameters) and jits a whole chunk as the unit of
-work. Only these functions step environments or sample
-datasets; agents see batches.
+work. Only these functions step environments or sample datasets; agents see batches. They mark what they batch
+(sampled transitions, environments, trajectories) with `shard_batch`, which splits it over the devices of a
+data-parallel run and changes nothing otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 
 from jaxrl.data.dataset import Dataset, sample
 from jaxrl.evaluate import make_evaluator
+from jaxrl.infra.devices import shard_batch
 from jaxrl.loop_config import OfflineLoop, OnlineLoop
 from jaxrl.types import ActInfo, AgentState, Learner, Metrics, PRNGKey, Trajectory
 
@@ -65,6 +67,8 @@ class Trainer(NamedTuple):
     evaluate: Callable[[AgentState, PRNGKey], Metrics]
     plan: RunPlan
     hyperparams: Any  # the learner's: the config's values, what a run trains with unless a sweep says otherwise
+    # The loop's keys whose sizes data parallelism splits over devices (jaxrl/infra/devices.py), by name.
+    split_sizes: dict[str, int]
 
 
 def repeat(iteration: Callable[[Any], tuple[Any, Metrics]], carry: Any, num_iterations: jax.Array):
@@ -151,10 +155,10 @@ def make_online_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: O
 
     def iteration(state: RunState):
         key, rollout_key, update_key = jax.random.split(state.key, 3)
-        env_state, trajectory, finished = rollout(learner, train_env, state.agent, state.env_state, rollout_key,
-                                                  loop.unroll_length)
-        agent, metrics = learner.update(state.agent, trajectory, update_key)
-        return RunState(agent, env_state, key), (metrics, finished)
+        env_state, trajectory, finished = rollout(learner, train_env, state.agent, shard_batch(state.env_state),
+                                                  rollout_key, loop.unroll_length)
+        agent, metrics = learner.update(state.agent, shard_batch(trajectory, axis=1), update_key)  # [T, B, ...]
+        return RunState(agent, shard_batch(env_state), key), (metrics, finished)
 
     def run_chunk(state: RunState, _data, num_iterations):
         state, (metric_sums, finished) = repeat(iteration, state, num_iterations)
@@ -162,7 +166,7 @@ def make_online_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: O
         return state, {**metrics, **_episode_metrics(finished)}
 
     evaluate = make_evaluator(learner, eval_env, max_eval_steps)
-    return Trainer(init, run_chunk, evaluate, plan, learner.hyperparams)
+    return Trainer(init, run_chunk, evaluate, plan, learner.hyperparams, {"num_envs": loop.num_envs})
 
 
 def make_offline_trainer(learner: Learner, eval_env: Any, loop: OfflineLoop, max_eval_steps: int) -> Trainer:
@@ -177,11 +181,12 @@ def make_offline_trainer(learner: Learner, eval_env: Any, loop: OfflineLoop, max
         def one_update(carry):
             agent, key = carry
             key, sample_key, update_key = jax.random.split(key, 3)
-            agent, metrics = learner.update(agent, sample(dataset, sample_key, loop.batch_size), update_key)
+            batch = shard_batch(sample(dataset, sample_key, loop.batch_size))
+            agent, metrics = learner.update(agent, batch, update_key)
             return (agent, key), metrics
 
         (agent, key), metric_sums = repeat(one_update, (state.agent, state.key), num_iterations)
         return RunState(agent, None, key), jax.tree.map(lambda total: total / num_iterations, metric_sums)
 
     evaluate = make_evaluator(learner, eval_env, max_eval_steps)
-    return Trainer(init, run_chunk, evaluate, plan, learner.hyperparams)
+    return Trainer(init, run_chunk, evaluate, plan, learner.hyperparams, {"batch_size": loop.batch_size})

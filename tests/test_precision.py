@@ -87,6 +87,7 @@ def test_every_agent_takes_precision_and_rejects_an_unknown_one(agent):
 # fp32's threshold on pointmass (tests/agents/test_ppo.py: +15 at 200k steps, measured +22.9); bf16 measured
 # +22.9 on this seed and config (`jaxrl train ppo --env pointmass --config experiments/ppo/pointmass.yaml
 # --set total_steps=200000 precision=bf16`), so the same threshold holds with the same margin.
+@pytest.mark.slow  # IQL in bf16 learns in the default suite (tests/agents/test_offline_learning.py)
 def test_ppo_in_bf16_learns_as_in_fp32():
     from tests.agents.test_ppo import _config
 

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from jaxrl.infra import devices
 from jaxrl.infra.checkpoint import Checkpointer
 from jaxrl.infra.files import atomic_write_json, tree_sha256
 from jaxrl.infra.logging import RunLogger
@@ -73,22 +74,30 @@ def evaluate_over_seeds(trainer: Trainer, seed_batch: int | None, num_seeds: int
 
 
 def _shapes(tree: Any) -> Any:
-    """The abstract values of a pytree of arrays: shapes and dtypes, not where the arrays came from.
+    """The abstract values of a pytree of arrays: shapes, dtypes and, across devices, their sharding.
 
-    Arrays restored from a checkpoint are committed to their device, which puts sharding annotations into a
+    On one device, arrays restored from a checkpoint are committed to it, which puts sharding annotations into a
     program lowered for them; lowered for shapes alone, a resume compiles the very program a fresh run did, and
     finds it in the persistent compilation cache (jaxrl/infra/compile_cache.py).
     """
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type), tree)
+    def abstract(x):
+        sharding = x.sharding if isinstance(getattr(x, "sharding", None), jax.sharding.NamedSharding) else None
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type, sharding=sharding)
+
+    return jax.tree.map(abstract, tree)
 
 
-def compile_programs(trainer: Trainer, state: Any, eval_keys: jax.Array, data: Any, seed_batch: int | None = None):
-    """AOT-compile the chunk and the evaluation at once (XLA compiles them on separate threads)."""
+def compile_programs(trainer: Trainer, state: Any, eval_keys: jax.Array, data: Any, seed_batch: int | None = None,
+                     where: devices.Placement = devices.ONE_DEVICE):
+    """AOT-compile the chunk and the evaluation at once (XLA compiles them on separate threads), for the arrays'
+    placement `where` (jaxrl/infra/devices.py)."""
     num_seeds = jax.tree.leaves(state)[0].shape[0]
-    chunk_fn = jax.jit(chunk_over_seeds(trainer, seed_batch, num_seeds), donate_argnums=0)
+    # Across devices, a chunk hands its state back placed as it came in (the next chunk's input), metrics alike.
+    placed = {} if where.mesh is None else {"out_shardings": where.state_sharding()}
+    chunk_fn = jax.jit(chunk_over_seeds(trainer, seed_batch, num_seeds), donate_argnums=0, **placed)
     eval_fn = jax.jit(evaluate_over_seeds(trainer, seed_batch, num_seeds))
     state, eval_keys, data = _shapes((state, eval_keys, data))
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(2) as pool, devices.tracing_for(where):
         chunk = pool.submit(lambda: chunk_fn.lower(state, data, jnp.int32(0)).compile())
         evaluate = pool.submit(lambda: eval_fn.lower(state.agent, eval_keys).compile())
         return chunk.result(), evaluate.result()
@@ -116,7 +125,8 @@ class _Clock:
 def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, data: Any = None,
         resume: bool = False, checkpoint_every: int = 1, progress: bool = True,
         keep_checkpoints: int | None = 2, seed_batch: int | None = None,
-        watchdog_seconds: float | None = DEFAULT_TIMEOUT, hyperparams: Any = None) -> tuple[Any, dict[str, Any]]:
+        watchdog_seconds: float | None = DEFAULT_TIMEOUT, hyperparams: Any = None,
+        num_devices: int = 1) -> tuple[Any, dict[str, Any]]:
     """Train every run to the end (from the newest checkpoint when `resume`); returns (state, summary).
 
     A run is a seed and its hyperparameters: `hyperparams` stacked one per seed (None: the trainer's, the config's
@@ -124,9 +134,13 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
 
     Every blocking call runs under a `Watchdog` that ends the process when it stops making progress for
     `watchdog_seconds` (None or 0: never).
+
+    On `num_devices` devices, each device trains whole runs or a share of every batch (jaxrl/infra/devices.py).
     """
     start = time.perf_counter()
     plan = trainer.plan
+    vmapped = seed_batch is None and len(seeds) > 1  # as `over_seeds` runs them
+    layout = devices.placement(num_devices, len(seeds), vmapped, trainer.split_sizes)
     with Watchdog(watchdog_seconds, cpu_progress=jax.default_backend() == "cpu") as watchdog:
         clock = _Clock(watchdog)
         train_keys, eval_keys = seed_keys(seeds)
@@ -143,13 +157,16 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
             logger.drop_after(plan.units_done(first_chunk))
         elif resume:  # killed before its first checkpoint: it starts over, so what it logged goes
             logger.drop_after(-1)
+        state = layout.put(state, layout.state_sharding())
+        eval_keys, data = layout.put(eval_keys, layout.state_sharding()), layout.put(data, layout.replicated())
         compile_start = time.perf_counter()
         with watchdog.watch("compilation of the training chunk and the evaluation", cpu_progress=True):
-            run_chunk, evaluate = compile_programs(trainer, state, eval_keys, data, seed_batch)
+            run_chunk, evaluate = compile_programs(trainer, state, eval_keys, data, seed_batch, layout)
         compile_seconds = time.perf_counter() - compile_start
 
         def evaluate_at(program: str, chunk: int):
-            return clock("eval", program, evaluate, state.agent, _eval_keys_at(eval_keys, chunk))
+            keys = layout.put(_eval_keys_at(eval_keys, chunk), layout.state_sharding())
+            return clock("eval", program, evaluate, state.agent, keys)
 
         eval_metrics = None
         if first_chunk == 0:
@@ -176,7 +193,7 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
                "compile_seconds": compile_seconds, "eval_seconds": clock.seconds["eval"],
                ("steps_per_second" if plan.unit == "env_steps" else "updates_per_second"):
                    trained / clock.seconds["train"] if clock.seconds["train"] else None,
-               "resumed_from_chunk": first_chunk}
+               "resumed_from_chunk": first_chunk, "devices": layout.num_devices, "device_split": layout.split}
     return state, summary
 
 

@@ -112,7 +112,8 @@ def run_program(group: list[Member], sweep_dir: Path, number: int, sweep_name: s
                              resume=resume,
                              checkpoint_every=options.checkpoint_every, progress=options.progress,
                              keep_checkpoints=options.keep_checkpoints, seed_batch=group[0].spec.seed_batch,
-                             watchdog_seconds=options.watchdog_seconds, hyperparams=stacked)
+                             watchdog_seconds=options.watchdog_seconds, hyperparams=stacked,
+                             num_devices=options.devices)
     finally:
         logger.close()
     for member, rows_of_member in zip(group, logger.slices, strict=True):

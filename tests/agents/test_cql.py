@@ -235,6 +235,7 @@ def test_update_keeps_state_shapes_and_reports_scalar_metrics(contract):
     contract.check_update_shapes()
 
 
+@pytest.mark.slow  # the runner vmaps every agent alike; BC and PPO check it in the default suite
 def test_vmapped_seeds_match_separate_runs(contract):
     contract.check_vmap_matches_separate()
 
