@@ -74,9 +74,10 @@ def _add_run_options(parser) -> None:
                         help="train on the first N devices: each takes whole runs when the vmapped runs (seeds x "
                              "sweep members) divide evenly, else a share of every batch, gradients averaged "
                              "(default: 1)")
-    from jaxrl.infra import compile_cache
+    from jaxrl.infra import compile_cache, distributed
 
     compile_cache.add_option(parser)
+    distributed.add_options(parser)
 
 
 def _watchdog_seconds(text: str) -> float:
@@ -103,7 +104,9 @@ def _train(args) -> int:
     env_name = spec.env
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or f"runs/{args.agent}-{env_name.replace('/', '_')}-{stamp}")
-    if (run_dir / "config.yaml").exists():
+    from jaxrl.infra.distributed import is_primary
+
+    if (run_dir / "config.yaml").exists() and is_primary():  # others of a multi-host run may see it written
         raise ConfigError(f"{run_dir} already holds a run: continue it with `jaxrl resume {run_dir}` "
                           "or pick another --run-dir")
     return _execute(spec, run_dir, args, resume=False)
@@ -230,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
 
         compile_cache.configure(args.compile_cache)
     try:
+        if hasattr(args, "coordinator"):  # `train`, `sweep` and `resume`: join a multi-host run before JAX starts
+            from jaxrl.infra import distributed
+
+            distributed.initialize(args)
         return args.func(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"jaxrl {args.command}: error: {error}", file=sys.stderr)

@@ -14,6 +14,7 @@ from jaxrl.config import ConfigError, build_config, resolve_values, to_dict
 from jaxrl.data import storage
 from jaxrl.data.dataset import Dataset
 from jaxrl.data.statistics import dataset_statistics
+from jaxrl.infra import distributed
 from jaxrl.infra.files import atomic_write_text
 from jaxrl.infra.logging import RunLogger
 from jaxrl.infra.runner import run, write_summary
@@ -156,11 +157,13 @@ def execute(spec: RunSpec, run_dir: Path, options: RunOptions = RunOptions(), re
     """
     experiment = build(spec)
     run_dir = Path(run_dir)
+    primary = distributed.is_primary()  # in a multi-host run, process 0 alone writes the folder and logs
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
+    if not resume and primary:
         save_spec(run_dir, spec)
     wandb_config = {"agent": spec.agent, "env": spec.env, **to_dict(spec.config)}
-    logger = RunLogger(run_dir, run_dir.name, list(spec.seeds), wandb_config, options.wandb_mode)
+    logger = (RunLogger(run_dir, run_dir.name, list(spec.seeds), wandb_config, options.wandb_mode) if primary
+              else distributed.NullLogger())
     try:
         state, summary = run(experiment.trainer, list(spec.seeds), run_dir, logger, experiment.data, resume=resume,
                              checkpoint_every=options.checkpoint_every, progress=options.progress,
@@ -171,5 +174,6 @@ def execute(spec: RunSpec, run_dir: Path, options: RunOptions = RunOptions(), re
     summary = {"agent": spec.agent, "env": spec.env, **summary}
     if experiment.dataset_metadata is not None:
         summary = {**summary, **normalized_scores(summary, experiment.dataset_metadata)}
-    write_summary(run_dir, summary)
+    if primary:
+        write_summary(run_dir, summary)
     return state, summary

@@ -28,7 +28,11 @@ class Checkpointer:
 
     def restore(self, chunk: int, like: Any) -> Any:
         """Restore the run state saved at `chunk`, shaped like the pytree `like` (arrays or ShapeDtypeStructs)."""
-        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), {"run_state": like})
+        def shape(x):  # across devices, each process restores its shards where `like` has them
+            sharding = x.sharding if isinstance(getattr(x, "sharding", None), jax.sharding.NamedSharding) else None
+            return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+
+        abstract = jax.tree.map(shape, {"run_state": like})
         return self._manager.restore(chunk, args=ocp.args.StandardRestore(abstract))["run_state"]
 
     def close(self) -> None:

@@ -24,6 +24,8 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from jaxrl.infra import distributed
+
 DATA_AXIS = "data"
 
 
@@ -48,8 +50,8 @@ class Placement(NamedTuple):
         return None if self.mesh is None else NamedSharding(self.mesh, PartitionSpec())
 
     def put(self, tree: Any, sharding: NamedSharding | None) -> Any:
-        """`tree` placed by `sharding` (unchanged with one device)."""
-        return tree if sharding is None or tree is None else jax.device_put(tree, sharding)
+        """`tree` placed by `sharding` (unchanged with one device), across processes in a multi-host run."""
+        return tree if sharding is None or tree is None else distributed.put(tree, sharding)
 
 
 ONE_DEVICE = Placement(None, None)
@@ -57,7 +59,7 @@ ONE_DEVICE = Placement(None, None)
 
 def check_device_count(num_devices: int) -> None:
     """`num_devices` is at least 1 and at most what this process sees, or a ValueError saying how to get more."""
-    available = jax.devices()
+    available = jax.devices()  # of every process, in a multi-host run
     if num_devices < 1:
         raise ValueError(f"--devices must be at least 1, got {num_devices}")
     if num_devices > len(available):
@@ -74,6 +76,9 @@ def placement(num_devices: int, num_runs: int, vmapped: bool, batch_sizes: dict[
     a multiple of the device count.
     """
     check_device_count(num_devices)
+    if jax.process_count() > 1 and num_devices != jax.device_count():
+        raise ValueError(f"--devices {num_devices}: a multi-host run trains on every device of every process, so "
+                         f"--devices must be {jax.device_count()} ({jax.process_count()} processes)")
     if num_devices == 1:
         return ONE_DEVICE
     mesh = Mesh(np.array(jax.devices()[:num_devices]), (DATA_AXIS,), axis_types=(AxisType.Auto,))

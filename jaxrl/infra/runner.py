@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from jaxrl.infra import devices
+from jaxrl.infra import devices, distributed
 from jaxrl.infra.checkpoint import Checkpointer
 from jaxrl.infra.files import atomic_write_json, tree_sha256
 from jaxrl.infra.logging import RunLogger
@@ -148,6 +148,8 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
             if hyperparams is None:
                 hyperparams = repeat_hyperparams(trainer.hyperparams, len(seeds))
             state = jax.block_until_ready(init_seeds(trainer, train_keys, hyperparams))
+        state = layout.put(state, layout.state_sharding())
+        data = layout.put(data, layout.replicated())
         checkpointer = Checkpointer(Path(run_dir) / "checkpoints", keep_checkpoints)
         first_chunk = 0
         latest = checkpointer.latest_chunk() if resume else None
@@ -157,16 +159,15 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
             logger.drop_after(plan.units_done(first_chunk))
         elif resume:  # killed before its first checkpoint: it starts over, so what it logged goes
             logger.drop_after(-1)
-        state = layout.put(state, layout.state_sharding())
-        eval_keys, data = layout.put(eval_keys, layout.state_sharding()), layout.put(data, layout.replicated())
         compile_start = time.perf_counter()
         with watchdog.watch("compilation of the training chunk and the evaluation", cpu_progress=True):
-            run_chunk, evaluate = compile_programs(trainer, state, eval_keys, data, seed_batch, layout)
+            run_chunk, evaluate = compile_programs(trainer, state, layout.put(eval_keys, layout.state_sharding()),
+                                                   data, seed_batch, layout)
         compile_seconds = time.perf_counter() - compile_start
 
         def evaluate_at(program: str, chunk: int):
             keys = layout.put(_eval_keys_at(eval_keys, chunk), layout.state_sharding())
-            return clock("eval", program, evaluate, state.agent, keys)
+            return distributed.to_host(clock("eval", program, evaluate, state.agent, keys))
 
         eval_metrics = None
         if first_chunk == 0:
@@ -175,11 +176,13 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
         elif first_chunk == plan.num_chunks:  # resuming a finished run: its final evaluation again, unlogged
             eval_metrics = evaluate_at("final evaluation", first_chunk)
         bar = tqdm(total=plan.total_units, initial=plan.units_done(first_chunk),
-                   unit=" " + plan.unit.replace("_", " "), unit_scale=True, disable=not progress, dynamic_ncols=True)
+                   unit=" " + plan.unit.replace("_", " "), unit_scale=True,
+                   disable=not (progress and distributed.is_primary()), dynamic_ncols=True)
         for chunk in range(first_chunk + 1, plan.num_chunks + 1):
             where = f"chunk {chunk} of {plan.num_chunks}"
             iterations = jnp.int32(plan.chunk_iterations(chunk))
             state, metrics = clock("train", f"training {where}", run_chunk, state, data, iterations)
+            metrics = distributed.to_host(metrics)
             eval_metrics = evaluate_at(f"evaluation after {where}", chunk)
             logger.log(plan.units_done(chunk), {**metrics, **eval_metrics}, chunk=chunk)
             if chunk % checkpoint_every == 0 or chunk == plan.num_chunks:
@@ -202,7 +205,7 @@ def _final_figures(plan, seeds: list[int], state: Any, eval_metrics: dict[str, A
     return {plan.unit: plan.total_units, "seeds": seeds, "eval_return_mean": float(returns.mean()),
             "eval_return_per_seed": returns.tolist(), "eval_cost_mean": float(np.mean(eval_metrics["eval/cost"])),
             "eval_cost_per_seed": np.asarray(eval_metrics["eval/cost"], dtype=float).tolist(),
-            "final_params_sha256": tree_sha256(state.agent)}
+            "final_params_sha256": tree_sha256(distributed.to_host(state.agent))}
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:

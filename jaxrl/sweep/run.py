@@ -67,6 +67,9 @@ def run_sweep(path: str | Path | None, sweep_dir: Path, options: RunOptions, see
     """Train every member of the sweep file at `path` (or, when `resume`, of the sweep already in `sweep_dir`),
     then rank them; returns the sweep summary."""
     sweep_dir = Path(sweep_dir)
+    if jax.process_count() > 1:
+        raise ConfigError("a sweep runs in one process (its members spread over that process's --devices); "
+                          "across hosts, run one `wandb agent` per host (README, Sweeps)")
     if resume:
         saved = load_yaml(sweep_dir / "sweep.yaml")
         sweep, seed = parse_sweep(saved["document"], saved["file"]), saved["seed"]
