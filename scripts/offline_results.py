@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from jaxrl.data import storage  # noqa: E402
+from jaxrl.report.build import build_report  # noqa: E402
+from jaxrl.report.markdown import aggregates_table  # noqa: E402
 from jaxrl.tiers import TIERS  # noqa: E402
 
 ENVS = ("pendulum", "pointmass")  # the default; Brax locomotion (halfcheetah, hopper) by --envs
@@ -225,6 +227,7 @@ def tables(envs: list[str], variant: Variant = STANDARD) -> str:
         "|---|---|---|" + "---|" * len(AGENTS),
         *score_rows,
         "",
+        *aggregates(envs, variant),
     ]
     if cost_rows:
         lines += ["Episode cost (steps inside a hazard) of the final evaluation, mean ± std over seeds; data: the",
@@ -237,6 +240,19 @@ def tables(envs: list[str], variant: Variant = STANDARD) -> str:
               *reference_rows, "",
               f"Training wall time, all {runs} runs (compile and evaluation included): {seconds / 60:.1f} min.", ""]
     return "\n".join(lines)
+
+
+def aggregates(envs: list[str], variant: Variant = STANDARD) -> list[str]:
+    """The IQM table over every task (env x tier) of the score table, as `jaxrl report` computes it."""
+    folders = [ROOT / run_dir(env, tier, agent, variant) for env in envs for tier in tiers_of(env, variant)
+               for agent in AGENTS]
+    report = build_report(folders)
+    env_dirs = " ".join(str(Path(run_dir(env, "tier", "agent", variant)).parent.parent) for env in envs)
+    return [f"Over all {len(report['tasks'])} tasks above (env x tier), every seed of every task pooled: IQM, "
+            f"mean, median and optimality gap of the normalized score with {report['confidence']:.0%} stratified "
+            f"bootstrap intervals ({report['reps']:,} resamples, each drawing every task's seeds from that task's "
+            f"own), as `jaxrl report {env_dirs}` prints them:", "",
+            *aggregates_table(report, 1), ""]
 
 
 def commands_block(envs: list[str], lock: str | None, variant: Variant = STANDARD) -> str:

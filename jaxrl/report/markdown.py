@@ -24,7 +24,7 @@ def render_markdown(report: dict[str, Any]) -> str:
              f"Point estimates with {report['confidence']:.0%} stratified bootstrap confidence intervals "
              f"(percentile; {report['reps']} resamples, seed {report['seed']}): each resample draws every task's "
              "runs (seeds) with replacement from that task's own runs.", "",
-             *_aggregates_table(report, digits), "",
+             *aggregates_table(report, digits), "",
              *_definitions(report), *_unequal_runs(report), *_missing_tasks(report), "",
              "## Per task", "", "Mean score over runs (number of runs):", "",
              *_per_task_table(report, digits), "",
@@ -38,7 +38,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _aggregates_table(report: dict[str, Any], digits: int) -> list[str]:
+def aggregates_table(report: dict[str, Any], digits: int) -> list[str]:
+    """The markdown rows of the aggregates table: per agent, each estimate with its interval."""
     metrics = [name for name in METRIC_NAMES if name in next(iter(report["agents"].values()))]
     rows = ["| agent | tasks | runs | " + " | ".join(METRIC_NAMES[name] for name in metrics) + " |",
             "|---|---|---|" + "---|" * len(metrics)]

@@ -55,3 +55,27 @@ def test_a_dataset_seed_variant_has_its_own_data_runs_and_block(results):
     assert command[command.index("--run-dir") + 1] == "runs/offline-dseed1/pointmass/medium/iql"
     assert command[command.index("--config") + 1] == "experiments/offline/iql.yaml"
     assert "--seed" not in results.dataset_command("pointmass")
+
+
+def test_the_aggregates_block_gives_each_agents_iqm_over_every_task(results, tmp_path, monkeypatch):
+    import numpy as np
+    import scipy.stats
+
+    from tests.test_report import write_run
+
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    rng = np.random.default_rng(0)
+    scores = {}
+    for tier in results.tiers_of("pendulum"):
+        for agent in results.AGENTS:
+            final = list(rng.uniform(-100.0, 0.0, 3))  # returns; the reference returns make score = return + 100
+            scores.setdefault(agent, []).extend(r + 100 for r in final)
+            write_run(tmp_path / results.run_dir("pendulum", tier, agent), agent, {0: [-100.0] * 3, 10: final},
+                      dataset=f"data/pendulum/{tier}")
+    lines = results.aggregates(["pendulum"])
+    assert "Over all 5 tasks above" in lines[0] and "`jaxrl report runs/offline/pendulum`" in lines[0]
+    rows = {line.split(" | ")[0].strip("| "): line for line in lines if line.startswith("| ") and "---" not in line}
+    for agent in results.AGENTS:
+        iqm_cell = rows[agent].split(" | ")[3]  # agent | tasks | runs | IQM [low, high] | ...
+        assert iqm_cell.startswith(f"{scipy.stats.trim_mean(scores[agent], 0.25):.1f} ["), (agent, iqm_cell)
+        assert rows[agent].split(" | ")[1:3] == ["5", "15"]
