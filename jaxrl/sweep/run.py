@@ -136,7 +136,8 @@ def member_summary(member: Member, summary: dict[str, Any], state: Any, rows: sl
            "eval_cost_mean": sum(costs) / len(costs), "eval_cost_per_seed": costs,
            "final_params_sha256": tree_sha256(jax.tree.map(lambda x: x[rows], state.agent)),
            "program": program, "members_in_program": program_size,
-           **{key: summary[key] for key in ("wall_seconds", "compile_seconds", "resumed_from_chunk")}}
+           **{key: summary[key] for key in ("wall_seconds", "compile_seconds", "resumed_from_chunk", "devices",
+                                            "device_split")}}
     if experiment.dataset_metadata is not None:
         own.update(normalized_scores(own, experiment.dataset_metadata))
     return own
