@@ -13,7 +13,7 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 def _add_train(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train an agent (ppo online; iql, cql, bc offline)")
-    parser.add_argument("agent", nargs="?", help="ppo, iql, cql or bc")
+    parser.add_argument("agent", nargs="?", help="ppo or sac (online: --env), iql, cql or bc (offline: --dataset)")
     parser.add_argument("--env", help="environment name (online agents; offline agents take it from the dataset)")
     parser.add_argument("--dataset", help="dataset folder (offline agents)")
     parser.add_argument("--config", help="YAML file of config keys")
@@ -94,7 +94,7 @@ def _train(args) -> int:
     if args.sweep_member:
         return _train_sweep_member(args)
     if not args.agent:
-        raise ConfigError("jaxrl train: name the agent (ppo, iql, cql or bc), or give --sweep-member JSON_FILE")
+        raise ConfigError("jaxrl train: name the agent (ppo, sac, iql, cql or bc), or give --sweep-member JSON_FILE")
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     if args.seed_batch is not None and args.seed_batch < 1:

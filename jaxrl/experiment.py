@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import jax.numpy as jnp
 import yaml
 
 import envs
@@ -19,9 +20,9 @@ from jaxrl.infra.files import atomic_write_text
 from jaxrl.infra.logging import RunLogger
 from jaxrl.infra.runner import run, write_summary
 from jaxrl.infra.watchdog import DEFAULT_TIMEOUT
-from jaxrl.loop_config import OfflineLoop, OnlineLoop, loop_keys
-from jaxrl.train import Trainer, make_offline_trainer, make_online_trainer
-from jaxrl.types import EnvSpec, Learner
+from jaxrl.loop_config import OfflineLoop, OnlineLoop, ReplayLoop, loop_keys
+from jaxrl.train import Trainer, make_offline_trainer, make_online_trainer, make_replay_trainer
+from jaxrl.types import EnvSpec, Learner, Transition
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +91,7 @@ class Experiment(NamedTuple):
 
 def episode_length(config: Any, env_spec: EnvSpec) -> int:
     """The online loop's time limit where it sets one; the environment's own otherwise (and always offline)."""
-    return (config.episode_length if isinstance(config, OnlineLoop) else 0) or env_spec.episode_length
+    return (config.episode_length if isinstance(config, OnlineLoop | ReplayLoop) else 0) or env_spec.episode_length
 
 
 def make_eval_env(name: str, config: Any, num_episodes: int):
@@ -109,6 +110,11 @@ def build(spec: RunSpec, eval_episodes: int | None = None) -> Experiment:
     if spec.agent in agents.ONLINE:
         learner = module.make_learner(config, env_spec)
         env = envs.make(spec.env)
+        if isinstance(config, ReplayLoop):
+            train_env = envs.training_env(env, config.num_envs, episode_length(config, env_spec))
+            trainer = make_replay_trainer(learner, train_env, eval_env, loop_keys(ReplayLoop, config), max_eval_steps,
+                                          example_transition(env_spec))
+            return Experiment(trainer, learner, env_spec, None, None)
         train_env = envs.training_env(env, config.num_envs, episode_length(config, env_spec), config.action_repeat)
         trainer = make_online_trainer(learner, train_env, eval_env, loop_keys(OnlineLoop, config), max_eval_steps)
         return Experiment(trainer, learner, env_spec, None, None)
@@ -116,6 +122,14 @@ def build(spec: RunSpec, eval_episodes: int | None = None) -> Experiment:
     learner = module.make_learner(config, env_spec, dataset_statistics(transitions))
     trainer = make_offline_trainer(learner, eval_env, loop_keys(OfflineLoop, config), max_eval_steps)
     return Experiment(trainer, learner, env_spec, Dataset.from_numpy(transitions), metadata)
+
+
+def example_transition(spec: EnvSpec) -> Transition:
+    """One transition of zeros shaped for `spec` (no batch axis): the item shape of a replay buffer."""
+    obs = jnp.zeros(spec.obs_size, jnp.float32)
+    action = jnp.zeros((), jnp.int32) if spec.discrete else jnp.zeros(spec.action_size, jnp.float32)
+    scalar = jnp.zeros((), jnp.float32)
+    return Transition(obs, action, scalar, scalar, scalar, obs, scalar, jnp.zeros((), jnp.int32))
 
 
 def save_spec(run_dir: Path, spec: RunSpec) -> None:

@@ -82,3 +82,36 @@ class OnlineLoop:
         """Rollout + update iterations of the run: the fewest that reach `total_steps`. The online loop runs
         exactly this many, and every schedule spans exactly this many."""
         return -(-self.total_steps // self.steps_per_iteration)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayLoop:
+    """Step `num_envs` environments once into a replay buffer, then `updates_per_step` updates on batches drawn
+    from it; until `total_steps` env steps. The first `learning_starts` steps act uniformly at random, and no
+    update runs before them."""
+
+    num_envs: int = 1  # parallel environments, each stepped once per iteration
+    total_steps: int = 100_000  # online environment steps
+    updates_per_step: int = 1  # gradient updates per iteration (the update-to-data ratio with num_envs 1)
+    batch_size: int = 256  # transitions per gradient update
+    buffer_size: int = 1_000_000  # transitions the replay buffer holds; the oldest go first
+    learning_starts: int = 5_000  # env steps of uniform random actions before the first update
+    episode_length: int = 0  # time limit in steps; 0 takes the environment's default
+    eval_every: int = 10_000  # environment steps between evaluations
+    eval_episodes: int = 10  # episodes per evaluation (run in parallel)
+    seed: int = 0  # first seed; --seeds N trains seed, seed+1, ...
+
+    def __post_init__(self) -> None:
+        for key in ["num_envs", "total_steps", "updates_per_step", "batch_size", "buffer_size", "eval_every",
+                    "eval_episodes"]:
+            require(getattr(self, key) > 0, key, "positive", getattr(self, key))
+        require(self.learning_starts >= 0, "learning_starts", ">= 0", self.learning_starts)
+        require(self.buffer_size >= self.batch_size, "buffer_size", f">= batch_size ({self.batch_size})",
+                self.buffer_size)
+        require(self.episode_length >= 0, "episode_length", ">= 0", self.episode_length)
+        require(self.seed >= 0, "seed", ">= 0", self.seed)
+
+    @property
+    def num_iterations(self) -> int:
+        """Iterations of the run (each steps every environment once): the fewest that reach `total_steps`."""
+        return -(-self.total_steps // self.num_envs)

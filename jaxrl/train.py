@@ -1,4 +1,4 @@
-"""The agent-agnostic loops: one rollout, one online loop, one offline loop.
+"""The agent-agnostic loops: one rollout, and three loops: online (on-policy), offline, replay (off-policy online).
 
 A loop here is a `Trainer`: `init(key, hyperparams)` builds the state of one run and
 `run_chunk(state, data, iterations)` advances it by `iterations` (a traced count, so every chunk length is one
@@ -20,8 +20,8 @@ import jax.numpy as jnp
 from jaxrl.data.dataset import Dataset, sample
 from jaxrl.evaluate import make_evaluator
 from jaxrl.infra.devices import shard_batch
-from jaxrl.loop_config import OfflineLoop, OnlineLoop
-from jaxrl.types import ActInfo, AgentState, Learner, Metrics, PRNGKey, Trajectory
+from jaxrl.loop_config import OfflineLoop, OnlineLoop, ReplayLoop
+from jaxrl.types import ActInfo, AgentState, Learner, Metrics, PRNGKey, Trajectory, Transition
 
 
 class RunState(NamedTuple):
@@ -190,3 +190,81 @@ def make_offline_trainer(learner: Learner, eval_env: Any, loop: OfflineLoop, max
 
     evaluate = make_evaluator(learner, eval_env, max_eval_steps)
     return Trainer(init, run_chunk, evaluate, plan, learner.hyperparams, {"batch_size": loop.batch_size})
+
+
+class ReplayState(NamedTuple):
+    """What the replay loop carries beside the agent: the environments, the buffer and the env steps so far."""
+
+    env: Any  # the batched environment state
+    buffer: Any  # flashbax item buffer state of Transitions
+    env_steps: jax.Array  # [] int32
+
+
+def make_replay_buffer(loop: ReplayLoop):
+    """The replay buffer: flashbax's item buffer (a ring of `buffer_size` transitions, sampled uniformly)."""
+    import flashbax
+
+    return flashbax.make_item_buffer(max_length=loop.buffer_size, min_length=1, sample_batch_size=loop.batch_size,
+                                     add_batches=True)
+
+
+def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: ReplayLoop, max_eval_steps: int,
+                        example: Transition) -> Trainer:
+    """Step every environment once into the buffer, then `updates_per_step` updates on sampled batches; the
+    first `learning_starts` env steps act uniformly at random and update nothing. `example` is one Transition
+    (no batch axis), the shape of the buffer's items."""
+    plan = RunPlan(loop.num_iterations, max(1, round(loop.eval_every / loop.num_envs)), loop.num_envs, "env_steps")
+    buffer = make_replay_buffer(loop)
+    action_size = example.action.shape[-1]
+
+    def init(key, hyperparams):
+        agent_key, env_key, key = jax.random.split(key, 3)
+        replay = ReplayState(train_env.reset(env_key), buffer.init(example), jnp.zeros((), jnp.int32))
+        return RunState(learner.init(agent_key, hyperparams), replay, key)
+
+    def policy(agent, warming_up):
+        def act(obs, key):
+            random = jax.random.uniform(key, (obs.shape[0], action_size), minval=-1.0, maxval=1.0)
+            action, _ = learner.act(agent, obs, key, False)
+            return jnp.where(warming_up, random, action), {}
+        return act
+
+    def update_many(agent, buffer_state, key):
+        """`updates_per_step` updates on batches sampled from the buffer: the agent and the summed metrics."""
+        def one_update(carry):
+            agent, key = carry
+            key, sample_key, update_key = jax.random.split(key, 3)
+            batch = shard_batch(buffer.sample(buffer_state, sample_key).experience)
+            agent, metrics = learner.update(agent, batch, update_key)
+            return (agent, key), metrics
+
+        (agent, _), metric_sums = repeat(one_update, (agent, key), jnp.int32(loop.updates_per_step))
+        return agent, metric_sums
+
+    def iteration(state: RunState):
+        key, step_key, update_key = jax.random.split(state.key, 3)
+        replay = state.env_state
+        warming_up = replay.env_steps < loop.learning_starts
+        env, steps = run_policy(policy(state.agent, warming_up), train_env, shard_batch(replay.env), step_key, 1)
+        added = jax.tree.map(lambda x: x[0], Transition(
+            steps.obs, steps.action, steps.reward, steps.cost, steps.discount, steps.final_obs,
+            jnp.full(steps.reward.shape, jnp.nan), jnp.zeros(steps.reward.shape, jnp.int32)))
+        buffer_state = buffer.add(replay.buffer, added)
+        env_steps = replay.env_steps + loop.num_envs
+        learning = env_steps >= loop.learning_starts
+        metric_shapes = jax.eval_shape(update_many, state.agent, buffer_state, update_key)[1]
+        skip = lambda agent, *_: (agent, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes))
+        agent, metric_sums = jax.lax.cond(learning, update_many, skip, state.agent, buffer_state, update_key)
+        finished = {"episodes": steps.done.sum(), "return_sum": (steps.done * steps.episode_return).sum(),
+                    "cost_sum": (steps.done * steps.episode_cost).sum()}
+        updates = jnp.where(learning, loop.updates_per_step, 0)
+        return RunState(agent, ReplayState(env, buffer_state, env_steps), key), (metric_sums, updates, finished)
+
+    def run_chunk(state: RunState, _data, num_iterations):
+        state, (metric_sums, updates, finished) = repeat(iteration, state, num_iterations)
+        metrics = jax.tree.map(lambda total: total / jnp.maximum(updates, 1), metric_sums)
+        return state, {**metrics, "updates": updates.astype(jnp.float32), **_episode_metrics(finished)}
+
+    evaluate = make_evaluator(learner, eval_env, max_eval_steps)
+    return Trainer(init, run_chunk, evaluate, plan, learner.hyperparams,
+                   {"num_envs": loop.num_envs, "batch_size": loop.batch_size})

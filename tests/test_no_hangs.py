@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from jaxrl import agents
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +30,8 @@ BUDGETS = {
     "iql": ["num_updates=20", "eval_every=10", "eval_episodes=2"],
     "cql": ["num_updates=20", "eval_every=10", "eval_episodes=2"],
     "bc": ["num_updates=20", "eval_every=10", "eval_episodes=2"],
+    "sac": ["num_envs=2", "total_steps=64", "eval_every=32", "learning_starts=16", "batch_size=16",
+            "buffer_size=64", "eval_episodes=2", "episode_length=50"],
 }
 TIMEOUT = 420  # seconds per run: Brax compiles take 10-45 s on 2 cores, more with the suite's other work
 WATCHDOG = 180  # shorter than TIMEOUT, so a hang ends with the watchdog's report
@@ -59,7 +63,7 @@ def datasets(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("env", ENVS)
 @pytest.mark.parametrize("agent", BUDGETS)
 def test_run_finishes(agent, env, mode, datasets, tmp_path):
-    source = ["--env", env] if agent == "ppo" else ["--dataset", str(datasets[env])]
+    source = ["--env", env] if agent in agents.ONLINE else ["--dataset", str(datasets[env])]
     run_dir = tmp_path / "run"
     done = jaxrl("train", agent, *source, *SEED_MODES[mode], "--run-dir", str(run_dir), "--no-progress",
                  "--wandb", "disabled", "--watchdog", str(WATCHDOG), "--set", *BUDGETS[agent])

@@ -75,7 +75,7 @@ def test_every_matmul_of_forward_and_backward_pass_runs_in_the_compute_dtype(dty
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(grads))  # the optimizer sees float32
 
 
-@pytest.mark.parametrize("agent", ["ppo", "iql", "cql", "bc"])
+@pytest.mark.parametrize("agent", ["ppo", "iql", "cql", "bc", "sac"])
 def test_every_agent_takes_precision_and_rejects_an_unknown_one(agent):
     config_class = agents.get(agent).Config
     assert build_config(config_class, {"precision": "bf16"}).precision == "bf16"

@@ -73,6 +73,11 @@ def check_resume(cwd: Path, out: str):
     assert result["resumed_from_chunk"] > 0 and result["env_steps"] >= 300_000
 
 
+def check_sac(cwd: Path, out: str):
+    result = summary(cwd / "runs/pendulum-sac")
+    assert result["env_steps"] == 20_000 and result["eval_return_mean"] > -400, result  # random: about -1200
+
+
 def check_sweep(cwd: Path, out: str):
     result = json.loads((cwd / "runs/sweep-ppo-pendulum/sweep_summary.json").read_text())
     assert sorted(member["rank"] for member in result["members"]) == list(range(1, 7))
@@ -93,6 +98,7 @@ CHECKS = {
                                                ("report.md", "aggregates.json", "performance_profile.png",
                                                 "learning_curves.png"))),
     "sweep experiments/sweeps/ppo-pendulum.yaml": check_sweep,
+    "train sac --env pendulum": check_sac,
     "dataset make --env pendulum": check_files("data/pendulum/tiers.json",
                                                *(f"data/pendulum/{tier}/metadata.json" for tier in TIERS)),
     "dataset inspect data/pendulum/medium-replay": check_files("data/pendulum/medium-replay/quality.json",

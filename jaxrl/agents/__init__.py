@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-ONLINE = ("ppo",)
+ONLINE = ("ppo", "sac")  # trained on an environment (no dataset)
 OFFLINE = ("iql", "cql", "bc")
 
 

@@ -16,11 +16,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxrl.agents import common
+from jaxrl.agents import common, sac
 from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.hyperparams import hyperparams, traced
 from jaxrl.loop_config import check_positive, check_unit_interval, require
-from jaxrl.networks import GaussianHead, QEnsemble, compute_dtype, tanh_gaussian
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 MAX_LAGRANGE_MULTIPLIER = 1e6  # α' is clipped here, as in the official implementation
@@ -59,9 +58,8 @@ class Config(Hyperparams, common.OfflineConfig):
         require(math.isfinite(self.target_action_gap), "target_action_gap", "finite", self.target_action_gap)
 
 
-class Networks(NamedTuple):
-    critic: QEnsemble  # twin Q networks: outputs [2, ...]
-    policy: GaussianHead  # tanh-Gaussian with a state-dependent log-std
+Networks = sac.Networks  # SAC's twin critics and tanh-Gaussian policy
+sample_actions, policy_loss, temperature_loss = sac.sample_actions, sac.policy_loss, sac.temperature_loss
 
 
 class AgentState(NamedTuple):
@@ -76,19 +74,7 @@ class AgentState(NamedTuple):
 
 
 def make_networks(config: Config, spec: EnvSpec) -> Networks:
-    dtype = compute_dtype(config.precision)
-    return Networks(
-        critic=QEnsemble(config.hidden_sizes, num_critics=2, dtype=dtype),
-        policy=GaussianHead(config.hidden_sizes, spec.action_size, state_dependent_std=True, dtype=dtype),
-    )
-
-
-def sample_actions(
-    nets: Networks, policy_params: Params, obs: jax.Array, key: PRNGKey, num_samples: int
-) -> tuple[jax.Array, jax.Array]:
-    """`num_samples` reparameterised actions per state and their log-probs: [n, B, A], [n, B]."""
-    mean, log_std = nets.policy.apply(policy_params, obs)
-    return tanh_gaussian(mean, log_std).sample_and_log_prob(seed=key, sample_shape=(num_samples,))
+    return sac.make_networks(config.hidden_sizes, config.precision, spec)
 
 
 def q_on_actions(nets: Networks, critic_params: Params, obs: jax.Array, actions: jax.Array, chunks: int) -> jax.Array:
@@ -157,8 +143,7 @@ def critic_loss(
     random_actions = jax.random.uniform(random_key, current_actions.shape, minval=-1.0, maxval=1.0)  # [n, B, A]
 
     # Bellman target with a'~π(·|s') from the target critics; no entropy term in the backup (as in CORL).
-    target_q = nets.critic.apply(target_critic_params, batch.next_obs, next_actions[0]).min(axis=0)  # [B]
-    q_targets = batch.reward + hp.gamma * batch.discount * target_q  # [B]
+    q_targets, target_q = sac.soft_bellman_target(nets, target_critic_params, batch, next_actions[0], 0.0, hp.gamma)
 
     # One batched critic call at s on the dataset action and all 3n sampled actions (the official code also
     # scores the actions drawn from π(·|s') at s).
@@ -184,30 +169,6 @@ def critic_loss(
     return loss, metrics
 
 
-def policy_loss(
-    policy_params: Params,
-    critic_params: Params,
-    temperature: jax.Array,
-    batch: Transition,
-    key: PRNGKey,
-    *,
-    nets: Networks,
-    config: Config,
-    hp: Hyperparams,
-) -> tuple[jax.Array, Metrics]:
-    """E_s,a~π [α log π(a|s) - min_i Q_i(s, a)] (the SAC policy objective CQL keeps)."""
-    del config, hp
-    actions, log_prob = sample_actions(nets, policy_params, batch.obs, key, 1)  # [1, B, A], [1, B]
-    q = nets.critic.apply(critic_params, batch.obs, actions[0]).min(axis=0)  # [B]
-    loss = (temperature * log_prob[0] - q).mean()
-    return loss, {"policy_loss": loss, "entropy": -log_prob.mean()}
-
-
-def temperature_loss(log_temperature: jax.Array, entropy: jax.Array, target_entropy: float) -> jax.Array:
-    """J(α) = E[-log α (log π(a|s) + H̄)] (SAC, Haarnoja et al. 2018, Eq. 18, in log α as in CQL's code)."""
-    return log_temperature * (entropy - target_entropy)
-
-
 def lagrange_multiplier(log_lagrange_multiplier: jax.Array) -> jax.Array:
     """α' = exp(log α'), clipped as in the official implementation."""
     return jnp.clip(jnp.exp(log_lagrange_multiplier), 0.0, MAX_LAGRANGE_MULTIPLIER)
@@ -229,24 +190,21 @@ def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | 
     normalizer = common.make_normalizer(config, spec, statistics)
 
     def init(key: PRNGKey, hp: Hyperparams) -> AgentState:
-        critic_key, policy_key = jax.random.split(key)
-        obs = jnp.zeros((1, spec.obs_size))
-        critic_params = nets.critic.init(critic_key, obs, jnp.zeros((1, spec.action_size)))
+        critic_params, policy_params = sac.init_params(nets, key, spec)
         return AgentState(
             hyperparams=hp,
             normalizer=normalizer,
             critic=common.init_train_state(critic_params, optax.adam(hp.critic_lr)),
             target_critic_params=critic_params,
-            policy=common.init_train_state(nets.policy.init(policy_key, obs), optax.adam(hp.policy_lr)),
+            policy=common.init_train_state(policy_params, optax.adam(hp.policy_lr)),
             log_temperature=common.init_train_state(common.scalar_param(0.0), optax.adam(hp.policy_lr)),
             log_lagrange_multiplier=common.init_train_state(common.scalar_param(0.0), optax.adam(hp.critic_lr)),
             step=jnp.zeros((), jnp.int32),
         )
 
     def act(state: AgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
-        mean, log_std = nets.policy.apply(state.policy.params, state.normalizer.observations(obs))
-        action = jnp.tanh(mean) if deterministic else tanh_gaussian(mean, log_std).sample(seed=key)
-        return action, {}
+        obs = state.normalizer.observations(obs)
+        return sac.tanh_policy_action(nets, state.policy.params, obs, key, deterministic), {}
 
     def update_critic(state: AgentState, batch: Transition, key: PRNGKey):
         """One critic step and, in the Lagrangian form, one dual step on α'."""

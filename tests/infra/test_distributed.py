@@ -42,6 +42,7 @@ def finish(process: subprocess.Popen) -> str:
     return stderr
 
 
+@pytest.mark.slow  # about 70 s: three runs, two of them two processes each
 def test_two_processes_train_one_run_as_one_process_does(tmp_path):
     alone = tmp_path / "alone"
     finish(start(*TINY_RUN, "--run-dir", str(alone)))

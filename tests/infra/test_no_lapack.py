@@ -10,13 +10,14 @@ import envs
 from jaxrl import agents
 from jaxrl.config import build_config
 from jaxrl.data.dataset import Dataset
-from jaxrl.experiment import make_eval_env
+from jaxrl.experiment import example_transition, make_eval_env
 from jaxrl.infra.runner import chunk_over_seeds, evaluate_over_seeds, repeat_hyperparams
-from jaxrl.train import make_offline_trainer, make_online_trainer
+from jaxrl.train import make_offline_trainer, make_online_trainer, make_replay_trainer
 from jaxrl.types import Transition
 
 SMALL = {"ppo": {"num_envs": 4, "unroll_length": 4, "num_minibatches": 2},
-         "iql": {"batch_size": 8}, "cql": {"batch_size": 8}, "bc": {"batch_size": 8}}
+         "iql": {"batch_size": 8}, "cql": {"batch_size": 8}, "bc": {"batch_size": 8},
+         "sac": {"num_envs": 4, "batch_size": 8, "buffer_size": 64}}
 
 
 def synthetic_dataset(obs_size: int, action_size: int, size: int = 32) -> Dataset:
@@ -32,7 +33,11 @@ def programs(agent: str):
     config = build_config(agents.get(agent).Config, SMALL[agent])
     eval_env, spec, max_steps = make_eval_env("pendulum", config, 2)
     learner = agents.get(agent).make_learner(config, spec)
-    if agent in agents.ONLINE:
+    if agent == "sac":
+        train_env = envs.training_env(envs.make("pendulum"), config.num_envs, spec.episode_length, 1)
+        trainer, data = make_replay_trainer(learner, train_env, eval_env, config, max_steps,
+                                            example_transition(spec)), None
+    elif agent in agents.ONLINE:
         train_env = envs.training_env(envs.make("pendulum"), config.num_envs, spec.episode_length, 1)
         trainer, data = make_online_trainer(learner, train_env, eval_env, config, max_steps), None
     else:
@@ -47,7 +52,7 @@ def programs(agent: str):
             "evaluate": jax.jit(evaluate_over_seeds(trainer, None, 2)).lower(state.agent, keys)}
 
 
-@pytest.mark.parametrize("agent", ["ppo", "iql", "cql", "bc"])
+@pytest.mark.parametrize("agent", ["ppo", "iql", "cql", "bc", "sac"])
 def test_no_program_of_a_run_calls_lapack(agent):
     for name, lowered in programs(agent).items():
         assert "lapack" not in lowered.as_text(), f"{agent}'s {name} program calls LAPACK"
