@@ -71,6 +71,7 @@ def test_iql_beats_bc_on_medium_replay(medium_replay, bc_return):
     assert iql_return > bc_return + IQL_MARGIN, f"IQL {iql_return:.2f} vs BC {bc_return:.2f}"
 
 
+@pytest.mark.slow  # bf16 itself is checked in the default suite (tests/test_precision.py)
 def test_iql_in_bf16_beats_bc_as_in_fp32(medium_replay, bc_return):
     """bfloat16 matmuls and activations (tests/test_precision.py) leave IQL's lead over BC as it is in fp32."""
     iql_return = mean_return("iql", medium_replay, precision="bf16")

@@ -110,6 +110,7 @@ def test_ppo_learns(env, config, steps, threshold):
     assert summary["eval_return_mean"] > first
 
 
+@pytest.mark.slow  # the runner vmaps every agent alike; BC checks it in the default suite
 def test_vmapped_seeds_match_separate_runs():
     overrides = _config("pointmass", total_steps=8192, eval_every=4096, num_envs=16)
     vmapped, _, _ = train("ppo", "pointmass", seeds=(3, 4), **overrides)
@@ -126,6 +127,7 @@ def test_seeds_in_groups_match_seeds_all_at_once():
     assert len(summary["eval_return_per_seed"]) == 3
 
 
+@pytest.mark.slow  # determinism is also checked by every bit-exact resume test in the default suite
 def test_same_seed_same_fingerprint_and_other_seed_differs():
     overrides = _config("pointmass", total_steps=4096, eval_every=4096, num_envs=16)
     _, first, _ = train("ppo", "pointmass", seeds=(0,), **overrides)
