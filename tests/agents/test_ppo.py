@@ -101,7 +101,7 @@ def test_act_shapes_and_bounds(name):
 @pytest.mark.parametrize("env,config,steps,threshold", [
     ("pendulum", "pendulum", 300_000, -400.0),
     ("pointmass", "pointmass", 200_000, 15.0),
-    ("gymnax/CartPole-v1", "cartpole", 200_000, 300.0),
+    pytest.param("gymnax/CartPole-v1", "cartpole", 200_000, 300.0, marks=pytest.mark.slow),  # discrete: slow suite
 ])
 def test_ppo_learns(env, config, steps, threshold):
     _, summary, records = train("ppo", env, **_config(config, total_steps=steps, eval_every=steps // 3))
@@ -119,6 +119,7 @@ def test_vmapped_seeds_match_separate_runs():
     chex.assert_trees_all_close(second_seed, jax.tree.map(lambda x: x[0], alone.agent.params), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow  # 30 s; --seed-batch runs also finish in the slow no-hang matrix
 def test_seeds_in_groups_match_seeds_all_at_once():
     overrides = _config("pointmass", total_steps=4096, eval_every=4096, num_envs=16)
     together, _, _ = train("ppo", "pointmass", seeds=(3, 4, 5), **overrides)

@@ -110,9 +110,18 @@ def test_a_second_run_and_a_resume_load_their_programs_from_the_cache(tmp_path):
     assert set(cache.iterdir()) == entries
 
 
-def test_an_unwritable_cache_folder_warns_and_the_run_completes(tmp_path):
+def test_an_unwritable_cache_folder_warns_and_turns_the_cache_off(environment, tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")  # a folder cannot be made inside a file, not even by root
+    environment.setenv(ENV_VAR, str(blocker / "cache"))
+    assert compile_cache.configure(True) is None  # no exception: the run goes on, compiling as usual
+    assert f"compilation cache off: cannot write to {blocker / 'cache'}" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # the same as above, through a whole `jaxrl train` process
+def test_an_unwritable_cache_folder_warns_and_the_run_completes(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
     stderr = jaxrl(blocker / "cache", *TINY_RUN, "--run-dir", str(tmp_path / "run"))
     assert f"compilation cache off: cannot write to {blocker / 'cache'}" in stderr
     assert summary(tmp_path / "run")["env_steps"] == 2048
