@@ -24,6 +24,13 @@ def check_positive(config: Any, *keys: str) -> None:
         require(math.isfinite(value) and value > 0, key, "> 0", value)
 
 
+def check_widths(config: Any, key: str) -> None:
+    """The named field is a non-empty sequence of positive layer widths."""
+    widths = getattr(config, key)
+    require(len(widths) > 0 and all(size > 0 for size in widths), key, "a non-empty list of positive layer widths",
+            widths)
+
+
 def check_unit_interval(config: Any, key: str, low_open: bool = False, high_open: bool = False) -> None:
     """The named field must lie in [0, 1], with either end excluded when asked."""
     value = getattr(config, key)

@@ -129,9 +129,13 @@ def rollout(learner: Learner, env: Any, agent_state: AgentState, env_state: Any,
     env_state, steps = run_policy(policy, env, env_state, key, length)
     trajectory = Trajectory(steps.obs, steps.action, steps.reward, steps.cost, steps.discount, steps.truncation,
                             steps.act_info, env_state.obs)
-    finished = {"episodes": steps.done.sum(), "return_sum": (steps.done * steps.episode_return).sum(),
-                "cost_sum": (steps.done * steps.episode_cost).sum()}
-    return env_state, trajectory, finished
+    return env_state, trajectory, _episode_totals(steps)
+
+
+def _episode_totals(steps: Steps) -> dict[str, jax.Array]:
+    """How many episodes ended during `steps`, and their returns and costs summed (`_episode_metrics` averages)."""
+    return {"episodes": steps.done.sum(), "return_sum": (steps.done * steps.episode_return).sum(),
+            "cost_sum": (steps.done * steps.episode_cost).sum()}
 
 
 def _episode_metrics(finished: dict[str, jax.Array]) -> Metrics:
@@ -255,8 +259,7 @@ def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: R
         metric_shapes = jax.eval_shape(update_many, state.agent, buffer_state, update_key)[1]
         skip = lambda agent, *_: (agent, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes))
         agent, metric_sums = jax.lax.cond(learning, update_many, skip, state.agent, buffer_state, update_key)
-        finished = {"episodes": steps.done.sum(), "return_sum": (steps.done * steps.episode_return).sum(),
-                    "cost_sum": (steps.done * steps.episode_cost).sum()}
+        finished = _episode_totals(steps)
         updates = jnp.where(learning, loop.updates_per_step, 0)
         return RunState(agent, ReplayState(env, buffer_state, env_steps), key), (metric_sums, updates, finished)
 

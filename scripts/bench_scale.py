@@ -143,8 +143,7 @@ def bench_precision(work: Path) -> dict:
 
 
 def bench_cache(work: Path) -> dict:
-    sys.path.insert(0, str(Path(__file__).parent))
-    import bench_compile_cache
+    import bench_compile_cache  # beside this script: main() puts its folder on sys.path
 
     run = bench_compile_cache.measure("ppo", 0, work)
     return {which: run[which] for which in ("first", "second")}

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 
 from jaxrl.data.statistics import DatasetStatistics
-from jaxrl.loop_config import OfflineLoop, require
+from jaxrl.loop_config import OfflineLoop, check_widths, require
 from jaxrl.networks import check_precision
 from jaxrl.types import EnvSpec, Params, Transition
 
@@ -33,12 +33,7 @@ class OfflineConfig(OfflineLoop):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_precision(self.precision)
-        require(
-            len(self.hidden_sizes) > 0 and all(size > 0 for size in self.hidden_sizes),
-            "hidden_sizes",
-            "a non-empty list of positive layer widths",
-            self.hidden_sizes,
-        )
+        check_widths(self, "hidden_sizes")
 
 
 def require_continuous(spec: EnvSpec, agent: str) -> None:

@@ -16,7 +16,7 @@ import optax
 
 from jaxrl.agents import common
 from jaxrl.hyperparams import hyperparams, traced
-from jaxrl.loop_config import ReplayLoop, check_positive, check_unit_interval, require
+from jaxrl.loop_config import ReplayLoop, check_positive, check_unit_interval, check_widths
 from jaxrl.networks import GaussianHead, QEnsemble, check_precision, compute_dtype, tanh_gaussian
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
@@ -45,8 +45,7 @@ class Config(Hyperparams, ReplayLoop):
         check_unit_interval(self, "gamma")
         check_unit_interval(self, "target_update_rate", low_open=True)
         check_positive(self, "critic_lr", "policy_lr", "temperature_lr", "initial_temperature")
-        require(len(self.hidden_sizes) > 0 and all(size > 0 for size in self.hidden_sizes), "hidden_sizes",
-                "a non-empty list of positive layer widths", self.hidden_sizes)
+        check_widths(self, "hidden_sizes")
         check_precision(self.precision)
 
 

@@ -8,6 +8,8 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from jaxrl.infra.devices import named_sharding
+
 
 class Checkpointer:
     """Saves `{"run_state": ..., "chunk": ...}` under `run_dir/checkpoints/<chunk>`, keeping the newest few."""
@@ -28,11 +30,9 @@ class Checkpointer:
 
     def restore(self, chunk: int, like: Any) -> Any:
         """Restore the run state saved at `chunk`, shaped like the pytree `like` (arrays or ShapeDtypeStructs)."""
-        def shape(x):  # across devices, each process restores its shards where `like` has them
-            sharding = x.sharding if isinstance(getattr(x, "sharding", None), jax.sharding.NamedSharding) else None
-            return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
-
-        abstract = jax.tree.map(shape, {"run_state": like})
+        # Across devices, each process restores its shards where `like` has them.
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=named_sharding(x)),
+                                {"run_state": like})
         return self._manager.restore(chunk, args=ocp.args.StandardRestore(abstract))["run_state"]
 
     def close(self) -> None:

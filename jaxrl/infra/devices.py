@@ -57,6 +57,12 @@ class Placement(NamedTuple):
 ONE_DEVICE = Placement(None, None)
 
 
+def named_sharding(x: Any) -> NamedSharding | None:
+    """`x`'s sharding when it is placed over a mesh; None for an array on one device (or no array)."""
+    sharding = getattr(x, "sharding", None)
+    return sharding if isinstance(sharding, NamedSharding) else None
+
+
 def check_device_count(num_devices: int) -> None:
     """`num_devices` is at least 1 and at most what this process sees, or a ValueError saying how to get more."""
     available = jax.devices()  # of every process, in a multi-host run

@@ -69,7 +69,7 @@ def put(tree: Any, sharding: jax.sharding.Sharding) -> Any:
         return jax.device_put(tree, sharding)
 
     def one(x):
-        value = np.asarray(to_host(x))
+        value = to_host(x)
         return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
 
     return jax.tree.map(one, tree)

@@ -80,11 +80,8 @@ def _shapes(tree: Any) -> Any:
     program lowered for them; lowered for shapes alone, a resume compiles the very program a fresh run did, and
     finds it in the persistent compilation cache (jaxrl/infra/compile_cache.py).
     """
-    def abstract(x):
-        sharding = x.sharding if isinstance(getattr(x, "sharding", None), jax.sharding.NamedSharding) else None
-        return jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type, sharding=sharding)
-
-    return jax.tree.map(abstract, tree)
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type,
+                                                       sharding=devices.named_sharding(x)), tree)
 
 
 def compile_programs(trainer: Trainer, state: Any, eval_keys: jax.Array, data: Any, seed_batch: int | None = None,
