@@ -12,8 +12,10 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
 def _add_train(subparsers) -> None:
-    parser = subparsers.add_parser("train", help="train an agent (ppo online; iql, cql, bc offline)")
-    parser.add_argument("agent", nargs="?", help="ppo or sac (online: --env), iql, cql or bc (offline: --dataset)")
+    parser = subparsers.add_parser("train", help="train an agent (ppo, sac online; rlpd online with a "
+                                                 "dataset mixed in; iql, cql, calql, bc offline)")
+    parser.add_argument("agent", nargs="?", help="ppo or sac (online: --env), rlpd (--dataset, its env), iql, "
+                                                            "cql, calql or bc (offline: --dataset)")
     parser.add_argument("--env", help="environment name (online agents; offline agents take it from the dataset)")
     parser.add_argument("--dataset", help="dataset folder (offline agents)")
     parser.add_argument("--config", help="YAML file of config keys")
@@ -94,7 +96,8 @@ def _train(args) -> int:
     if args.sweep_member:
         return _train_sweep_member(args)
     if not args.agent:
-        raise ConfigError("jaxrl train: name the agent (ppo, sac, iql, cql or bc), or give --sweep-member JSON_FILE")
+        raise ConfigError("jaxrl train: name the agent (ppo, sac, rlpd, iql, cql, calql or bc), or give "
+                          "--sweep-member JSON_FILE")
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     if args.seed_batch is not None and args.seed_batch < 1:
@@ -147,6 +150,45 @@ def _execute(spec, run_dir: Path, args, resume: bool) -> int:
     print(f"{run_dir}: eval return {summary['eval_return_mean']:.2f} "
           f"(per seed {', '.join(f'{r:.2f}' for r in summary['eval_return_per_seed'])})")
     return 0
+
+
+def _add_finetune(subparsers) -> None:
+    parser = subparsers.add_parser("finetune", help="continue every seed of a finished offline run (iql, cql or "
+                                                    "calql) online, in its dataset's env, with that dataset mixed in")
+    parser.add_argument("offline_run_dir", metavar="OFFLINE_RUN_DIR", help="the offline run's folder (only read)")
+    parser.add_argument("--steps", type=int, default=None, metavar="N",
+                        help="online env steps (default: the config's total_steps)")
+    parser.add_argument("--config", help="YAML file of replay-loop and agent keys (e.g. experiments/finetune/)")
+    parser.add_argument("--set", nargs="+", metavar="KEY=VALUE", default=[], help="override config keys")
+    parser.add_argument("--run-dir", help="output folder (default: runs/finetune-<agent>-<env>-<time>)")
+    _add_run_options(parser)
+    parser.set_defaults(func=_finetune)
+
+
+def _finetune(args) -> int:
+    import json
+
+    from jaxrl.config import ConfigError, parse_overrides
+    from jaxrl.finetune import finetune_spec
+
+    if args.steps is not None and args.steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {args.steps}")
+    spec = finetune_spec(args.offline_run_dir, args.steps, args.config, parse_overrides(args.set))
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.run_dir or f"runs/finetune-{spec.agent}-{spec.env.replace('/', '_')}-{stamp}")
+    if (run_dir / "config.yaml").exists():
+        raise ConfigError(f"{run_dir} already holds a run: continue it with `jaxrl resume {run_dir}` "
+                          "or pick another --run-dir")
+    if run_dir.resolve() == Path(args.offline_run_dir).resolve():
+        raise ConfigError(f"--run-dir {run_dir} is the offline run's folder, which fine-tuning only reads")
+    code = _execute(spec, run_dir, args, resume=False)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    if summary.get("offline_score") is not None:
+        print(f"{run_dir}: normalized score {summary['offline_score']:.1f} offline -> "
+              f"{summary['normalized_score_mean']:.1f} after {summary['online_env_steps']} online steps "
+              f"(lowest in the first tenth {summary['min_score_first_10pct']:.1f}, "
+              f"regret {summary['cumulative_regret']:.3f})")
+    return code
 
 
 def _add_resume(subparsers) -> None:
@@ -222,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_train(subparsers)
     _add_sweep(subparsers)
+    _add_finetune(subparsers)
     _add_resume(subparsers)
     _add_evaluate(subparsers)
     add_collect_command(subparsers)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 import yaml
 
 import envs
@@ -14,6 +16,7 @@ from jaxrl import agents, hyperparams
 from jaxrl.config import ConfigError, build_config, resolve_values, to_dict
 from jaxrl.data import storage
 from jaxrl.data.dataset import Dataset
+from jaxrl.data.returns import with_returns_to_go
 from jaxrl.data.statistics import dataset_statistics
 from jaxrl.infra import distributed
 from jaxrl.infra.files import atomic_write_text
@@ -22,7 +25,7 @@ from jaxrl.infra.runner import run, write_summary
 from jaxrl.infra.watchdog import DEFAULT_TIMEOUT
 from jaxrl.loop_config import OfflineLoop, OnlineLoop, ReplayLoop, loop_keys
 from jaxrl.train import Trainer, make_offline_trainer, make_online_trainer, make_replay_trainer
-from jaxrl.types import EnvSpec, Learner, Transition
+from jaxrl.types import EnvSpec, Learner, MCTransition, Transition
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +34,9 @@ class RunSpec:
     env: str
     seeds: tuple[int, ...]
     config: Any  # the agent's Config
-    dataset: str | None = None  # offline agents: the dataset folder
+    dataset: str | None = None  # offline agents, RLPD and fine-tuning: the dataset folder
     seed_batch: int | None = None  # seeds trained together (vmapped), groups one after another; None: all at once
+    init_from: str | None = None  # fine-tuning: the offline run whose final agents every seed starts from
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +61,17 @@ def make_spec(agent: str, env: str | None, dataset: str | None, config_file: str
         raise ConfigError(f"{source}: seed_batch must be an integer of at least 1, got {seed_batch!r}")
     config = resolve_values(module.Config, config_file, overrides, source)
     if agent in agents.ONLINE:
-        if not env:
+        if isinstance(config, ReplayLoop) and config.mixes_offline_data and not dataset:
+            raise ConfigError(f"{source}: {agent} with offline_fraction > 0 mixes a dataset into its batches, so one "
+                              "is required (--dataset DIR)")
+        if dataset:
+            if not isinstance(config, ReplayLoop):
+                raise ConfigError(f"{source}: {agent} learns from its own rollouts only; it takes no dataset")
+            dataset_env = storage.load_metadata(dataset).env_name
+            if env and env != dataset_env:
+                raise ConfigError(f"{source}: --env {env} differs from the dataset's env {dataset_env} ({dataset})")
+            env = dataset_env
+        elif not env:
             raise ConfigError(f"{source}: {agent} trains online, so an environment is required (--env NAME; in a "
                               "sweep, the parameter env)")
     else:
@@ -85,8 +99,8 @@ class Experiment(NamedTuple):
     trainer: Trainer
     learner: Learner
     env_spec: EnvSpec
-    data: Any  # the device-resident Dataset offline, None online
-    dataset_metadata: Any  # offline: the dataset's metadata (reference returns), None online
+    data: Any  # the device-resident Dataset its batches draw from (offline, or mixed in online), else None
+    dataset_metadata: Any  # the dataset's metadata (reference returns) where the run names one, else None
 
 
 def episode_length(config: Any, env_spec: EnvSpec) -> int:
@@ -107,35 +121,59 @@ def build(spec: RunSpec, eval_episodes: int | None = None) -> Experiment:
     module = agents.get(spec.agent)
     config = spec.config
     eval_env, env_spec, max_eval_steps = make_eval_env(spec.env, config, eval_episodes or config.eval_episodes)
+    if isinstance(config, ReplayLoop):  # SAC, RLPD, or an offline agent being fine-tuned
+        return _build_replay(spec, module, config, eval_env, env_spec, max_eval_steps)
     if spec.agent in agents.ONLINE:
         learner = module.make_learner(config, env_spec)
-        env = envs.make(spec.env)
-        if isinstance(config, ReplayLoop):
-            train_env = envs.training_env(env, config.num_envs, episode_length(config, env_spec))
-            trainer = make_replay_trainer(learner, train_env, eval_env, loop_keys(ReplayLoop, config), max_eval_steps,
-                                          example_transition(env_spec))
-            return Experiment(trainer, learner, env_spec, None, None)
-        train_env = envs.training_env(env, config.num_envs, episode_length(config, env_spec), config.action_repeat)
+        train_env = envs.training_env(envs.make(spec.env), config.num_envs, episode_length(config, env_spec),
+                                      config.action_repeat)
         trainer = make_online_trainer(learner, train_env, eval_env, loop_keys(OnlineLoop, config), max_eval_steps)
         return Experiment(trainer, learner, env_spec, None, None)
     transitions, metadata = storage.load(spec.dataset)
     learner = module.make_learner(config, env_spec, dataset_statistics(transitions))
     trainer = make_offline_trainer(learner, eval_env, loop_keys(OfflineLoop, config), max_eval_steps)
-    return Experiment(trainer, learner, env_spec, Dataset.from_numpy(transitions), metadata)
+    return Experiment(trainer, learner, env_spec, Dataset.from_numpy(batch_rows(spec, transitions)), metadata)
 
 
-def example_transition(spec: EnvSpec) -> Transition:
-    """One transition of zeros shaped for `spec` (no batch axis): the item shape of a replay buffer."""
+def batch_rows(spec: RunSpec, transitions: Transition) -> Transition:
+    """The dataset's rows as `spec`'s agent samples them: with the returns-to-go where it reads them."""
+    return with_returns_to_go(transitions, spec.config.gamma) if spec.agent in agents.MC_RETURNS else transitions
+
+
+def _build_replay(spec: RunSpec, module: Any, config: ReplayLoop, eval_env: Any, env_spec: EnvSpec,
+                  max_eval_steps: int) -> Experiment:
+    """The replay loop's run: the dataset (if the run names one) is mixed into batches when offline_fraction
+    asks for it, and always gives the reference returns that normalize the scores."""
+    transitions, metadata = storage.load(spec.dataset) if spec.dataset else (None, None)
+    if spec.agent in agents.FINETUNE:  # offline agents see inputs through the dataset's statistics
+        learner = module.make_learner(config, env_spec, dataset_statistics(transitions))
+    else:
+        learner = module.make_learner(config, env_spec)
+    mixed = transitions is not None and config.mixes_offline_data
+    data = Dataset.from_numpy(batch_rows(spec, transitions)) if mixed else None
+    train_env = envs.training_env(envs.make(spec.env), config.num_envs, episode_length(config, env_spec))
+    trainer = make_replay_trainer(learner, train_env, eval_env, loop_keys(ReplayLoop, config), max_eval_steps,
+                                  example_transition(env_spec, spec.agent in agents.MC_RETURNS),
+                                  random_warmup=spec.init_from is None)
+    return Experiment(trainer, learner, env_spec, data, metadata)
+
+
+def example_transition(spec: EnvSpec, mc_return: bool = False) -> Transition:
+    """One transition of zeros shaped for `spec` (no batch axis): the item shape of a replay buffer; an
+    MCTransition with `mc_return`."""
     obs = jnp.zeros(spec.obs_size, jnp.float32)
     action = jnp.zeros((), jnp.int32) if spec.discrete else jnp.zeros(spec.action_size, jnp.float32)
     scalar = jnp.zeros((), jnp.float32)
-    return Transition(obs, action, scalar, scalar, scalar, obs, scalar, jnp.zeros((), jnp.int32))
+    example = Transition(obs, action, scalar, scalar, scalar, obs, scalar, jnp.zeros((), jnp.int32))
+    return MCTransition(*example, mc_return=scalar) if mc_return else example
 
 
 def save_spec(run_dir: Path, spec: RunSpec) -> None:
     """Write the fully resolved `config.yaml` that `jaxrl resume` and `jaxrl evaluate` rebuild the run from."""
     document = {"agent": spec.agent, "env": spec.env, "dataset": spec.dataset, "seeds": list(spec.seeds),
                 "seed_batch": spec.seed_batch, "config": to_dict(spec.config)}
+    if spec.init_from is not None:
+        document["init_from"] = spec.init_from
     atomic_write_text(Path(run_dir) / "config.yaml", yaml.safe_dump(document, sort_keys=False))
 
 
@@ -147,10 +185,11 @@ def load_spec(run_dir: Path) -> RunSpec:
     missing = {"agent", "env", "seeds", "config"} - set(document or {})
     if missing:
         raise ConfigError(f"{path}: missing field(s) {', '.join(sorted(missing))}")
-    module = agents.get(document["agent"])
-    config = build_config(module.Config, document["config"], source=str(path))
+    init_from = document.get("init_from")
+    config = build_config(agents.config_class(document["agent"], finetune=init_from is not None), document["config"],
+                          source=str(path))
     return RunSpec(document["agent"], document["env"], tuple(document["seeds"]), config, document.get("dataset"),
-                   document.get("seed_batch"))
+                   document.get("seed_batch"), init_from)
 
 
 def normalized_scores(summary: dict[str, Any], metadata: Any) -> dict[str, Any]:
@@ -160,6 +199,45 @@ def normalized_scores(summary: dict[str, Any], metadata: Any) -> dict[str, Any]:
     per_seed = [metadata.normalized_score(r) for r in summary["eval_return_per_seed"]]
     return {"normalized_score_mean": sum(per_seed) / len(per_seed), "normalized_score_per_seed": per_seed,
             "reference_returns": {"random": metadata.random_return, "expert": metadata.expert_return}}
+
+
+def online_figures(run_dir: Path, seeds: list[int], total_steps: int, metadata: Any) -> dict[str, Any]:
+    """What a replay-loop run's metrics.jsonl says of its online phase, per seed and averaged:
+
+    - online_env_steps; online_episodes, online_return_mean (the finished online episodes' mean return) and
+      online_cost_total (the cost of every online step, all environments);
+    - with the dataset's reference returns (`metadata`): offline_score (the normalized score of the evaluation
+      before the first online step: the offline policy when fine-tuning), cumulative_regret (the mean over the
+      online evaluations of 1 - score / 100, as CORL reports it) and min_score_first_10pct (the lowest score
+      evaluated within the first tenth of the online steps, at least the first online evaluation).
+    """
+    records = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if line]
+    per_seed: dict[str, list[float]] = {name: [] for name in ("online_episodes", "online_return_mean",
+                                                              "online_cost_total")}
+    scored = metadata is not None and metadata.random_return is not None and metadata.expert_return is not None
+    if scored:
+        per_seed.update(offline_score=[], cumulative_regret=[], min_score_first_10pct=[])
+    for seed in seeds:
+        rows = sorted((r for r in records if r["seed"] == seed), key=lambda r: r["step"])
+        train = [r for r in rows if r["step"] > 0]
+        episodes = sum(r.get("train/episodes") or 0.0 for r in train)
+        returns = sum((r.get("train/episodes") or 0.0) * (r.get("train/episode_return") or 0.0) for r in train)
+        per_seed["online_episodes"].append(episodes)
+        per_seed["online_return_mean"].append(returns / episodes if episodes else float("nan"))
+        per_seed["online_cost_total"].append(sum(r.get("train/cost_total") or 0.0 for r in train))
+        if not scored:
+            continue
+        evaluations = [(r["step"], metadata.normalized_score(r["eval/return"])) for r in rows if "eval/return" in r]
+        online = [score for step, score in evaluations if step > 0]
+        per_seed["offline_score"].append(next((score for step, score in evaluations if step == 0), float("nan")))
+        per_seed["cumulative_regret"].append(float(np.mean([1.0 - score / 100.0 for score in online])))
+        early = [score for step, score in evaluations if 0 < step <= total_steps / 10] or online[:1]
+        per_seed["min_score_first_10pct"].append(min(early))
+    figures: dict[str, Any] = {"online_env_steps": total_steps}
+    for name, values in per_seed.items():
+        figures[name] = float(np.mean(values))
+        figures[f"{name}_per_seed"] = [float(v) for v in values]
+    return figures
 
 
 def execute(spec: RunSpec, run_dir: Path, options: RunOptions = RunOptions(), resume: bool = False):
@@ -182,12 +260,18 @@ def execute(spec: RunSpec, run_dir: Path, options: RunOptions = RunOptions(), re
         state, summary = run(experiment.trainer, list(spec.seeds), run_dir, logger, experiment.data, resume=resume,
                              checkpoint_every=options.checkpoint_every, progress=options.progress,
                              keep_checkpoints=options.keep_checkpoints, seed_batch=spec.seed_batch,
-                             watchdog_seconds=options.watchdog_seconds, num_devices=options.devices)
+                             watchdog_seconds=options.watchdog_seconds, num_devices=options.devices,
+                             init_from=None if spec.init_from is None else Path(spec.init_from))
     finally:
         logger.close()
     summary = {"agent": spec.agent, "env": spec.env, **summary}
+    if spec.init_from is not None:
+        summary["init_from"] = spec.init_from
     if experiment.dataset_metadata is not None:
         summary = {**summary, **normalized_scores(summary, experiment.dataset_metadata)}
+    if isinstance(spec.config, ReplayLoop) and primary:
+        summary = {**summary, **online_figures(run_dir, list(spec.seeds), summary["env_steps"],
+                                               experiment.dataset_metadata)}
     if primary:
         write_summary(run_dir, summary)
     return state, summary

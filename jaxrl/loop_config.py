@@ -94,8 +94,9 @@ class OnlineLoop:
 @dataclasses.dataclass(frozen=True)
 class ReplayLoop:
     """Step `num_envs` environments once into a replay buffer, then `updates_per_step` updates on batches drawn
-    from it; until `total_steps` env steps. The first `learning_starts` steps act uniformly at random, and no
-    update runs before them."""
+    from it; until `total_steps` env steps. The first `learning_starts` steps act uniformly at random (or with the
+    pretrained policy, when fine-tuning), and no update runs before them. With an offline dataset (RLPD,
+    fine-tuning), `offline_fraction` of every batch comes from the dataset and the rest from the buffer."""
 
     num_envs: int = 1  # parallel environments, each stepped once per iteration
     total_steps: int = 100_000  # online environment steps
@@ -103,6 +104,11 @@ class ReplayLoop:
     batch_size: int = 256  # transitions per gradient update
     buffer_size: int = 1_000_000  # transitions the replay buffer holds; the oldest go first
     learning_starts: int = 5_000  # env steps of uniform random actions before the first update
+    # Share of each batch drawn from the offline dataset (needs one): 0.5 is RLPD's symmetric sampling, 0 trains on
+    # online data only. A traced value: with offline_fraction_end it moves linearly from this value at the first
+    # env step to that one at the last, in the same compiled program.
+    offline_fraction: float = 0.0
+    offline_fraction_end: float | None = None  # None (the default) keeps offline_fraction all run
     episode_length: int = 0  # time limit in steps; 0 takes the environment's default
     eval_every: int = 10_000  # environment steps between evaluations
     eval_episodes: int = 10  # episodes per evaluation (run in parallel)
@@ -117,6 +123,14 @@ class ReplayLoop:
                 self.buffer_size)
         require(self.episode_length >= 0, "episode_length", ">= 0", self.episode_length)
         require(self.seed >= 0, "seed", ">= 0", self.seed)
+        check_unit_interval(self, "offline_fraction")
+        if self.offline_fraction_end is not None:
+            check_unit_interval(self, "offline_fraction_end")
+
+    @property
+    def mixes_offline_data(self) -> bool:
+        """Whether any batch of the run draws from an offline dataset."""
+        return self.offline_fraction > 0 or bool(self.offline_fraction_end)
 
     @property
     def num_iterations(self) -> int:

@@ -21,7 +21,7 @@ from jaxrl.data.dataset import Dataset, sample
 from jaxrl.evaluate import make_evaluator
 from jaxrl.infra.devices import shard_batch
 from jaxrl.loop_config import OfflineLoop, OnlineLoop, ReplayLoop
-from jaxrl.types import ActInfo, AgentState, Learner, Metrics, PRNGKey, Trajectory, Transition
+from jaxrl.types import ActInfo, AgentState, Learner, MCTransition, Metrics, PRNGKey, Trajectory, Transition
 
 
 class RunState(NamedTuple):
@@ -212,11 +212,34 @@ def make_replay_buffer(loop: ReplayLoop):
                                      add_batches=True)
 
 
+def offline_fraction(loop: ReplayLoop, env_steps: jax.Array) -> jax.Array:
+    """The share of a batch drawn from the dataset after `env_steps` online steps (traced): `offline_fraction`,
+    moving linearly to `offline_fraction_end` at `total_steps` when that is set."""
+    end = loop.offline_fraction if loop.offline_fraction_end is None else loop.offline_fraction_end
+    progress = jnp.clip(env_steps / loop.total_steps, 0.0, 1.0)
+    return loop.offline_fraction + (end - loop.offline_fraction) * progress
+
+
+def mixed_batch(online: Transition, dataset: Dataset | None, key: PRNGKey, fraction: jax.Array) -> Transition:
+    """`online` (a batch sampled from the buffer) with its first round(fraction * B) rows replaced by transitions
+    drawn uniformly from `dataset`: exactly that share of every batch is offline data, whatever the traced
+    `fraction` is, in one program. Without a dataset, `online` itself."""
+    if dataset is None:
+        return online
+    size = online.reward.shape[0]
+    offline = sample(dataset, key, size)
+    from_dataset = jnp.arange(size) < jnp.round(fraction * size)  # [B]
+    pick = lambda data, live: jnp.where(from_dataset.reshape((size,) + (1,) * (live.ndim - 1)), data, live)
+    return jax.tree.map(pick, offline, online)
+
+
 def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: ReplayLoop, max_eval_steps: int,
-                        example: Transition) -> Trainer:
-    """Step every environment once into the buffer, then `updates_per_step` updates on sampled batches; the
-    first `learning_starts` env steps act uniformly at random and update nothing. `example` is one Transition
-    (no batch axis), the shape of the buffer's items."""
+                        example: Transition, random_warmup: bool = True) -> Trainer:
+    """Step every environment once into the buffer, then `updates_per_step` updates on batches sampled from it,
+    mixed with the dataset's transitions (the shared data, None without one) at `offline_fraction`. The first
+    `learning_starts` env steps update nothing and act uniformly at random (`random_warmup`) or with the agent's
+    own policy (a pretrained agent being fine-tuned). `example` is one Transition (no batch axis), the shape of
+    the buffer's items."""
     plan = RunPlan(loop.num_iterations, max(1, round(loop.eval_every / loop.num_envs)), loop.num_envs, "env_steps")
     buffer = make_replay_buffer(loop)
     action_size = example.action.shape[-1]
@@ -228,45 +251,56 @@ def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: R
 
     def policy(agent, warming_up):
         def act(obs, key):
-            random = jax.random.uniform(key, (obs.shape[0], action_size), minval=-1.0, maxval=1.0)
             action, _ = learner.act(agent, obs, key, False)
+            if not random_warmup:
+                return action, {}
+            random = jax.random.uniform(key, (obs.shape[0], action_size), minval=-1.0, maxval=1.0)
             return jnp.where(warming_up, random, action), {}
         return act
 
-    def update_many(agent, buffer_state, key):
-        """`updates_per_step` updates on batches sampled from the buffer: the agent and the summed metrics."""
+    def update_many(agent, buffer_state, dataset, fraction, key):
+        """`updates_per_step` updates on mixed batches: the agent and the summed metrics."""
         def one_update(carry):
             agent, key = carry
-            key, sample_key, update_key = jax.random.split(key, 3)
-            batch = shard_batch(buffer.sample(buffer_state, sample_key).experience)
+            key, sample_key, offline_key, update_key = jax.random.split(key, 4)
+            online = buffer.sample(buffer_state, sample_key).experience
+            batch = shard_batch(mixed_batch(online, dataset, offline_key, fraction))
             agent, metrics = learner.update(agent, batch, update_key)
             return (agent, key), metrics
 
         (agent, _), metric_sums = repeat(one_update, (agent, key), jnp.int32(loop.updates_per_step))
         return agent, metric_sums
 
-    def iteration(state: RunState):
+    def iteration(state: RunState, dataset: Dataset | None):
         key, step_key, update_key = jax.random.split(state.key, 3)
         replay = state.env_state
         warming_up = replay.env_steps < loop.learning_starts
         env, steps = run_policy(policy(state.agent, warming_up), train_env, shard_batch(replay.env), step_key, 1)
-        added = jax.tree.map(lambda x: x[0], Transition(
-            steps.obs, steps.action, steps.reward, steps.cost, steps.discount, steps.final_obs,
-            jnp.full(steps.reward.shape, jnp.nan), jnp.zeros(steps.reward.shape, jnp.int32)))
+        added = Transition(steps.obs, steps.action, steps.reward, steps.cost, steps.discount, steps.final_obs,
+                           jnp.full(steps.reward.shape, jnp.nan), jnp.zeros(steps.reward.shape, jnp.int32))
+        if isinstance(example, MCTransition):  # the episode has not ended: no return-to-go, so no bound
+            added = MCTransition(*added, mc_return=jnp.full(steps.reward.shape, -jnp.inf))
+        added = jax.tree.map(lambda x: x[0], added)
         buffer_state = buffer.add(replay.buffer, added)
+        fraction = offline_fraction(loop, replay.env_steps)
         env_steps = replay.env_steps + loop.num_envs
         learning = env_steps >= loop.learning_starts
-        metric_shapes = jax.eval_shape(update_many, state.agent, buffer_state, update_key)[1]
+        args = (state.agent, buffer_state, dataset, fraction, update_key)
+        metric_shapes = jax.eval_shape(update_many, *args)[1]
         skip = lambda agent, *_: (agent, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes))
-        agent, metric_sums = jax.lax.cond(learning, update_many, skip, state.agent, buffer_state, update_key)
+        agent, metric_sums = jax.lax.cond(learning, update_many, skip, *args)
         finished = _episode_totals(steps)
         updates = jnp.where(learning, loop.updates_per_step, 0)
-        return RunState(agent, ReplayState(env, buffer_state, env_steps), key), (metric_sums, updates, finished)
+        online = {"step_cost": steps.cost.sum(), "offline_fraction": fraction}
+        return RunState(agent, ReplayState(env, buffer_state, env_steps), key), (metric_sums, updates, finished, online)
 
-    def run_chunk(state: RunState, _data, num_iterations):
-        state, (metric_sums, updates, finished) = repeat(iteration, state, num_iterations)
+    def run_chunk(state: RunState, dataset: Dataset | None, num_iterations):
+        state, (metric_sums, updates, finished, online) = repeat(lambda s: iteration(s, dataset), state,
+                                                                 num_iterations)
         metrics = jax.tree.map(lambda total: total / jnp.maximum(updates, 1), metric_sums)
-        return state, {**metrics, "updates": updates.astype(jnp.float32), **_episode_metrics(finished)}
+        return state, {**metrics, "updates": updates.astype(jnp.float32), **_episode_metrics(finished),
+                       "train/cost_total": online["step_cost"],  # every online step's cost in the chunk, all envs
+                       "train/offline_fraction": online["offline_fraction"] / num_iterations}
 
     evaluate = make_evaluator(learner, eval_env, max_eval_steps)
     return Trainer(init, run_chunk, evaluate, plan, learner.hyperparams,

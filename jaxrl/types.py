@@ -27,6 +27,23 @@ class Transition(NamedTuple):
     episode_id: jax.Array  # [N] int32, consecutive rows of one episode share it
 
 
+class MCTransition(NamedTuple):
+    """A Transition with the logged episode's discounted return-to-go from the step (Cal-QL's lower bound): what the
+    loops sample for an agent that asks for it (`agents.MC_RETURNS`). Computed when the dataset loads
+    (jaxrl/data/returns.py), never stored; rows added online, whose episodes have not ended, carry -inf (no bound).
+    Its first fields are Transition's, so every loss reads it as one."""
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    cost: jax.Array
+    discount: jax.Array
+    next_obs: jax.Array
+    behavior_log_prob: jax.Array
+    episode_id: jax.Array
+    mc_return: jax.Array  # [N] sum_k γ^k r_{t+k} to the episode's end (see returns_to_go for time limits)
+
+
 class Trajectory(NamedTuple):
     """An on-policy rollout of T steps from B environments, time-major."""
 

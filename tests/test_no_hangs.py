@@ -32,7 +32,10 @@ BUDGETS = {
     "bc": ["num_updates=20", "eval_every=10", "eval_episodes=2"],
     "sac": ["num_envs=2", "total_steps=64", "eval_every=32", "learning_starts=16", "batch_size=16",
             "buffer_size=64", "eval_episodes=2", "episode_length=50"],
+    "rlpd": ["num_envs=2", "total_steps=64", "eval_every=32", "learning_starts=16", "batch_size=16",
+             "buffer_size=64", "eval_episodes=2", "episode_length=50", "updates_per_step=2"],
 }
+NEEDS_DATASET = agents.OFFLINE + ("rlpd",)  # rlpd mixes a dataset into its batches
 TIMEOUT = 420  # seconds per run: Brax compiles take 10-45 s on 2 cores, more with the suite's other work
 WATCHDOG = 180  # shorter than TIMEOUT, so a hang ends with the watchdog's report
 
@@ -63,7 +66,7 @@ def datasets(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("env", ENVS)
 @pytest.mark.parametrize("agent", BUDGETS)
 def test_run_finishes(agent, env, mode, datasets, tmp_path):
-    source = ["--env", env] if agent in agents.ONLINE else ["--dataset", str(datasets[env])]
+    source = ["--dataset", str(datasets[env])] if agent in NEEDS_DATASET else ["--env", env]
     run_dir = tmp_path / "run"
     done = jaxrl("train", agent, *source, *SEED_MODES[mode], "--run-dir", str(run_dir), "--no-progress",
                  "--wandb", "disabled", "--watchdog", str(WATCHDOG), "--set", *BUDGETS[agent])

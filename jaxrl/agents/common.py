@@ -12,15 +12,15 @@ import numpy as np
 import optax
 
 from jaxrl.data.statistics import DatasetStatistics
-from jaxrl.loop_config import OfflineLoop, check_widths, require
+from jaxrl.loop_config import OfflineLoop, ReplayLoop, check_widths, require
 from jaxrl.networks import check_precision
 from jaxrl.types import EnvSpec, Params, Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class OfflineConfig(OfflineLoop):
-    """The offline loop's keys and the static keys every offline agent shares; each agent's Config extends this
-    and its own `Hyperparams`."""
+class AgentKeys:
+    """The static keys every offline agent shares, whichever loop trains it: offline (`OfflineConfig`) or the
+    replay loop that fine-tunes it online (`FinetuneConfig`)."""
 
     hidden_sizes: tuple[int, ...] = (256, 256)  # hidden layer widths of every network
     # Standardize observations by the dataset's mean and std (+ OBS_STD_EPSILON), as CORL and unifloral offer.
@@ -30,10 +30,30 @@ class OfflineConfig(OfflineLoop):
     normalize_rewards: bool = False
     precision: str = "fp32"  # fp32, or bf16: bfloat16 matmuls and activations, float32 parameters and losses
 
+    # The keys a fine-tuning run must keep from its offline run: they shape the networks and what they see.
+    STRUCTURE = ("hidden_sizes", "normalize_observations", "normalize_rewards", "precision")
+
     def __post_init__(self) -> None:
-        super().__post_init__()
+        if hasattr(super(), "__post_init__"):
+            super().__post_init__()
         check_precision(self.precision)
         check_widths(self, "hidden_sizes")
+
+
+@dataclasses.dataclass(frozen=True)
+class OfflineConfig(AgentKeys, OfflineLoop):
+    """The offline loop's keys and the static keys every offline agent shares; each agent's Config extends this
+    and its own `Hyperparams`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig(AgentKeys, ReplayLoop):
+    """An offline agent continued online: the replay loop's keys (with the offline dataset mixed in, half of
+    every batch by default, as RLPD and Cal-QL sample) and the agent's static keys, which `jaxrl finetune` takes
+    from the offline run. Each fine-tunable agent's FinetuneConfig extends this and its own `Hyperparams`."""
+
+    offline_fraction: float = 0.5
+    learning_starts: int = 0  # the pretrained policy acts from the first step; updates start at once
 
 
 def require_continuous(spec: EnvSpec, agent: str) -> None:
@@ -64,9 +84,10 @@ class InputNormalizer(NamedTuple):
         return (obs - self.obs_mean) / self.obs_std
 
     def transitions(self, batch: Transition) -> Transition:
-        """A sampled batch as the agent learns from it."""
+        """A sampled batch as the agent learns from it (returns-to-go, where it has them, scaled as rewards)."""
+        scaled = {"mc_return": batch.mc_return * self.reward_scale} if hasattr(batch, "mc_return") else {}
         return batch._replace(obs=self.observations(batch.obs), next_obs=self.observations(batch.next_obs),
-                              reward=batch.reward * self.reward_scale)
+                              reward=batch.reward * self.reward_scale, **scaled)
 
 
 def make_normalizer(config: OfflineConfig, spec: EnvSpec, statistics: DatasetStatistics | None) -> InputNormalizer:

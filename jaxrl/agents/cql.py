@@ -38,8 +38,8 @@ class Hyperparams:
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(Hyperparams, common.OfflineConfig):
-    """CQL: the offline loop's keys, the shared offline keys, CQL's static keys and its hyperparameters."""
+class CQLKeys:
+    """CQL's static keys, the same offline and fine-tuning."""
 
     num_sampled_actions: int = 10  # actions drawn per state from each of uniform, π(·|s), π(·|s') for the penalty
     lagrange: bool = False  # tune the penalty weight so the penalty stays near target_action_gap (CQL-Lagrange)
@@ -56,6 +56,16 @@ class Config(Hyperparams, common.OfflineConfig):
         check_positive(self, "critic_lr", "policy_lr", "num_sampled_actions", "critic_chunks")
         require(math.isfinite(self.cql_alpha) and self.cql_alpha >= 0, "cql_alpha", "finite and >= 0", self.cql_alpha)
         require(math.isfinite(self.target_action_gap), "target_action_gap", "finite", self.target_action_gap)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(Hyperparams, CQLKeys, common.OfflineConfig):
+    """CQL: the offline loop's keys, the shared offline keys, CQL's static keys and its hyperparameters."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig(Hyperparams, CQLKeys, common.FinetuneConfig):
+    """CQL continued online on the replay loop, its penalty on every batch (offline and online rows alike)."""
 
 
 Networks = sac.Networks  # SAC's twin critics and tanh-Gaussian policy
@@ -120,6 +130,13 @@ def conservative_penalty(
     return (soft_max_q - q_data).mean(axis=1)
 
 
+def calibrate(q_policy: jax.Array, mc_return: jax.Array) -> jax.Array:
+    """Cal-QL's calibration (Nakamoto et al., 2023, Eq. 5.1): Q [C, n, B] of the policy's actions, raised to the
+    behavior policy's Monte-Carlo return of the state [B] where it is below it. Only the penalty's push-down on
+    these actions is bounded; the uniform actions and the dataset's action are not (as in the reference code)."""
+    return jnp.maximum(q_policy, mc_return)
+
+
 def critic_loss(
     critic_params: Params,
     target_critic_params: Params,
@@ -131,10 +148,13 @@ def critic_loss(
     nets: Networks,
     config: Config,
     hp: Hyperparams,
+    calibrated: bool = False,
 ) -> tuple[jax.Array, Metrics]:
     """Σ over the twin critics of TD error + cql_alpha · α' · (penalty - gap) (Eq. 4).
 
-    `multiplier` is α' of the Lagrangian form (1 without it, and the gap is then 0).
+    `multiplier` is α' of the Lagrangian form (1 without it, and the gap is then 0). `calibrated` (Cal-QL): Q on the
+    policy's actions enters the penalty as max(Q, the batch's returns-to-go), so it is never pushed below the
+    behavior policy's value (`calibrate`).
     """
     n = config.num_sampled_actions
     random_key, current_key, next_key = jax.random.split(key, 3)
@@ -153,6 +173,8 @@ def critic_loss(
     q_data, q_random, q_current, q_next = q[:, 0], q[:, 1 : 1 + n], q[:, 1 + n : 1 + 2 * n], q[:, 1 + 2 * n :]
 
     td_loss = ((q_data - q_targets) ** 2).mean(axis=1).sum()
+    if calibrated:
+        q_current, q_next = calibrate(q_current, batch.mc_return), calibrate(q_next, batch.mc_return)
     penalty = conservative_penalty(
         q_data, q_random, q_current, q_next, current_log_prob, next_log_prob[1:], batch.action.shape[-1]
     )  # [C]
@@ -179,11 +201,13 @@ def lagrange_loss(log_lagrange_multiplier: jax.Array, penalty: jax.Array, hp: Hy
     return -lagrange_multiplier(log_lagrange_multiplier) * hp.cql_alpha * (penalty - hp.target_action_gap)
 
 
-def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | None = None) -> Learner:
+def make_learner(config: Config | FinetuneConfig, spec: EnvSpec, statistics: DatasetStatistics | None = None,
+                 calibrated: bool = False) -> Learner:
     """CQL as the learner: init(key, hyperparams), act(state, obs, key, deterministic), update(state, batch, key).
 
     `statistics` of the dataset are needed when the config normalizes observations or rewards. The entropy
-    temperature learns at the policy's rate and α' at the critics', as in CORL."""
+    temperature learns at the policy's rate and α' at the critics', as in CORL. `calibrated` makes it Cal-QL
+    (jaxrl/agents/calql.py): its batches are MCTransitions."""
     common.require_continuous(spec, "CQL")
     nets = make_networks(config, spec)
     target_entropy = -float(spec.action_size)
@@ -213,7 +237,7 @@ def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | 
         multiplier = lagrange_multiplier(state.log_lagrange_multiplier.params) if config.lagrange else jnp.ones(())
         grads, metrics = jax.grad(critic_loss, has_aux=True)(
             state.critic.params, state.target_critic_params, state.policy.params, multiplier, batch, key,
-            nets=nets, config=config, hp=hp,
+            nets=nets, config=config, hp=hp, calibrated=calibrated,
         )
         log_multiplier = state.log_lagrange_multiplier
         if config.lagrange:

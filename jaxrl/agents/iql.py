@@ -36,17 +36,31 @@ class Hyperparams:
     policy_lr: float = 3e-4  # initial Adam learning rate of the policy, cosine-decayed to 0 over num_updates
 
 
+def check_hyperparams(config: Hyperparams) -> None:
+    check_unit_interval(config, "gamma")
+    check_unit_interval(config, "expectile", low_open=True, high_open=True)
+    check_unit_interval(config, "target_update_rate", low_open=True)
+    check_positive(config, "max_advantage_weight", "value_lr", "critic_lr", "policy_lr")
+    require(config.inverse_temperature >= 0, "inverse_temperature", ">= 0", config.inverse_temperature)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config(Hyperparams, common.OfflineConfig):
     """IQL: the offline loop's keys, the shared offline keys and IQL's hyperparameters."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_unit_interval(self, "gamma")
-        check_unit_interval(self, "expectile", low_open=True, high_open=True)
-        check_unit_interval(self, "target_update_rate", low_open=True)
-        check_positive(self, "max_advantage_weight", "value_lr", "critic_lr", "policy_lr")
-        require(self.inverse_temperature >= 0, "inverse_temperature", ">= 0", self.inverse_temperature)
+        check_hyperparams(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig(Hyperparams, common.FinetuneConfig):
+    """IQL continued online on the replay loop (as CORL fine-tunes it): the same losses on batches that mix the
+    dataset and the buffer. The policy's learning rate stays at `policy_lr` (the offline run annealed it to 0)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_hyperparams(self)
 
 
 class Networks(NamedTuple):
@@ -118,17 +132,21 @@ def policy_loss(
     return loss, {"policy_loss": loss, "advantage_weight_mean": weights.mean(), "data_log_prob": log_prob.mean()}
 
 
-def policy_lr_schedule(config: Config, learning_rate: jax.Array) -> optax.Schedule:
+def policy_lr_schedule(config: Config | FinetuneConfig, learning_rate: jax.Array) -> optax.Schedule:
     """The paper (and CORL) anneal only the policy's learning rate: a cosine to 0 over the run's `num_updates`,
-    exactly the updates the offline loop runs."""
+    exactly the updates the offline loop runs. Fine-tuning holds it constant, still as a schedule, so the optimizer
+    state keeps the offline run's shape (and its moments carry over)."""
+    if isinstance(config, FinetuneConfig):
+        return lambda count: learning_rate
     return optax.cosine_decay_schedule(learning_rate, config.num_updates)
 
 
-def policy_optimizer(config: Config, learning_rate: jax.Array) -> optax.GradientTransformation:
+def policy_optimizer(config: Config | FinetuneConfig, learning_rate: jax.Array) -> optax.GradientTransformation:
     return optax.adam(policy_lr_schedule(config, learning_rate))
 
 
-def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | None = None) -> Learner:
+def make_learner(config: Config | FinetuneConfig, spec: EnvSpec,
+                 statistics: DatasetStatistics | None = None) -> Learner:
     """IQL as the learner: init(key, hyperparams), act(state, obs, key, deterministic), update(state, batch, key).
 
     `statistics` of the dataset are needed when the config normalizes observations or rewards."""

@@ -16,7 +16,7 @@ import optax
 
 from jaxrl.agents import common
 from jaxrl.hyperparams import hyperparams, traced
-from jaxrl.loop_config import ReplayLoop, check_positive, check_unit_interval, check_widths
+from jaxrl.loop_config import ReplayLoop, check_positive, check_unit_interval, check_widths, require
 from jaxrl.networks import GaussianHead, QEnsemble, check_precision, compute_dtype, tanh_gaussian
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
@@ -39,19 +39,36 @@ class Config(Hyperparams, ReplayLoop):
 
     hidden_sizes: tuple[int, ...] = (256, 256)  # hidden layer widths of the critics and the policy
     precision: str = "fp32"  # fp32, or bf16: bfloat16 matmuls and activations, float32 parameters and losses
+    # The critic ensemble (RLPD's keys; SAC's twin critics by default):
+    num_critics: int = 2  # Q networks trained side by side on the same targets
+    target_critics: int = 2  # the target is the min over this many target critics drawn at random per update
+    critic_layer_norm: bool = False  # LayerNorm after every hidden layer of the critics
+    policy_q: str = "min"  # how the policy's loss reads the critics: min (SAC) or mean (RLPD) over the ensemble
+    target_entropy_scale: float = 1.0  # the temperature aims at an entropy of -scale * |A|
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_unit_interval(self, "gamma")
         check_unit_interval(self, "target_update_rate", low_open=True)
-        check_positive(self, "critic_lr", "policy_lr", "temperature_lr", "initial_temperature")
+        check_positive(self, "critic_lr", "policy_lr", "temperature_lr", "initial_temperature", "num_critics",
+                       "target_critics", "target_entropy_scale")
+        require(self.target_critics <= self.num_critics, "target_critics", f"<= num_critics ({self.num_critics})",
+                self.target_critics)
+        require(self.policy_q in POLICY_Q, "policy_q", f"one of {sorted(POLICY_Q)}", self.policy_q)
         check_widths(self, "hidden_sizes")
         check_precision(self.precision)
 
 
+POLICY_Q = {"min": jnp.min, "mean": jnp.mean}  # the policy_q key: how the policy reduces the critics' [C, B] values
+
+
 class Networks(NamedTuple):
-    critic: QEnsemble  # twin Q networks: outputs [2, ...]
+    critic: QEnsemble  # the Q ensemble (SAC's twins): outputs [C, ...]
     policy: GaussianHead  # tanh-Gaussian with a state-dependent log-std
+    # The ensemble's random subset of target critics (RLPD): a QEnsemble of that size, run on a slice of the
+    # target critics' parameters; None takes the min over every target critic (SAC, CQL).
+    target_subset: QEnsemble | None = None
+    policy_q: str = "min"  # a key of POLICY_Q
 
 
 class AgentState(NamedTuple):
@@ -63,12 +80,17 @@ class AgentState(NamedTuple):
     step: jax.Array  # [] int32, gradient steps taken
 
 
-def make_networks(hidden_sizes: tuple[int, ...], precision: str, spec: EnvSpec) -> Networks:
-    """Twin critics and a tanh-Gaussian policy with a state-dependent log-std (SAC's, and CQL's)."""
+def make_networks(hidden_sizes: tuple[int, ...], precision: str, spec: EnvSpec, num_critics: int = 2,
+                  target_critics: int | None = None, layer_norm: bool = False, policy_q: str = "min") -> Networks:
+    """A Q ensemble (twin critics by default: SAC's and CQL's) and a tanh-Gaussian policy with a state-dependent
+    log-std; RLPD's ensemble takes its target from `target_critics` of the `num_critics`."""
     dtype = compute_dtype(precision)
+    subset = target_critics is not None and target_critics < num_critics
     return Networks(
-        critic=QEnsemble(hidden_sizes, num_critics=2, dtype=dtype),
+        critic=QEnsemble(hidden_sizes, num_critics=num_critics, layer_norm=layer_norm, dtype=dtype),
         policy=GaussianHead(hidden_sizes, spec.action_size, state_dependent_std=True, dtype=dtype),
+        target_subset=QEnsemble(hidden_sizes, target_critics, layer_norm=layer_norm, dtype=dtype) if subset else None,
+        policy_q=policy_q,
     )
 
 
@@ -87,19 +109,31 @@ def sample_actions(nets: Networks, policy_params: Params, obs: jax.Array, key: P
 
 
 def soft_bellman_target(nets: Networks, target_critic_params: Params, batch: Transition, next_action: jax.Array,
-                        entropy_bonus: jax.Array | float, gamma: jax.Array) -> tuple[jax.Array, jax.Array]:
+                        entropy_bonus: jax.Array | float, gamma: jax.Array,
+                        subset_key: PRNGKey | None = None) -> tuple[jax.Array, jax.Array]:
     """r + γ d (min_i Q'_i(s', a') + entropy_bonus), with a' ~ π(·|s'): the Bellman targets [B] and the target
-    critics' min [B]. SAC's bonus is -α log π(a'|s'); CQL backs up without it (0), as CORL does."""
-    target_q = nets.critic.apply(target_critic_params, batch.next_obs, next_action).min(axis=0)  # [B]
+    critics' min [B]. SAC's bonus is -α log π(a'|s'); CQL backs up without it (0), as CORL does. With an ensemble
+    subset (RLPD) the min runs over `nets.target_subset`'s size of target critics, drawn without replacement by
+    `subset_key`, and only those are evaluated."""
+    if nets.target_subset is None:
+        target_q = nets.critic.apply(target_critic_params, batch.next_obs, next_action).min(axis=0)  # [B]
+    else:
+        num_critics, size = nets.critic.num_critics, nets.target_subset.num_critics
+        chosen = jax.random.choice(subset_key, num_critics, (size,), replace=False)
+        params = jax.tree.map(lambda leaf: leaf[chosen], target_critic_params)  # every leaf is [C, ...]
+        target_q = nets.target_subset.apply(params, batch.next_obs, next_action).min(axis=0)  # [B]
     return batch.reward + gamma * batch.discount * (target_q + entropy_bonus), target_q
 
 
 def critic_loss(critic_params: Params, target_critic_params: Params, policy_params: Params, temperature: jax.Array,
                 batch: Transition, key: PRNGKey, *, nets: Networks, hp: Hyperparams) -> tuple[jax.Array, Metrics]:
-    """Σ over the twin critics of the mean squared soft TD error (SAC, Eq. 5)."""
+    """Σ over the critics of the mean squared soft TD error (SAC, Eq. 5)."""
+    subset_key = None
+    if nets.target_subset is not None:
+        key, subset_key = jax.random.split(key)
     next_actions, next_log_prob = sample_actions(nets, policy_params, batch.next_obs, key, 1)
     q_targets, target_q = soft_bellman_target(nets, target_critic_params, batch, next_actions[0],
-                                              -temperature * next_log_prob[0], hp.gamma)
+                                              -temperature * next_log_prob[0], hp.gamma, subset_key)
     q = nets.critic.apply(critic_params, batch.obs, batch.action)  # [C, B]
     loss = ((q - q_targets) ** 2).mean(axis=1).sum()
     return loss, {"critic_loss": loss, "q_mean": q.mean(), "target_q_mean": target_q.mean()}
@@ -107,9 +141,9 @@ def critic_loss(critic_params: Params, target_critic_params: Params, policy_para
 
 def policy_loss(policy_params: Params, critic_params: Params, temperature: jax.Array, batch: Transition,
                 key: PRNGKey, *, nets: Networks, **_) -> tuple[jax.Array, Metrics]:
-    """E_s,a~π [α log π(a|s) - min_i Q_i(s, a)] (SAC, Eq. 7)."""
+    """E_s,a~π [α log π(a|s) - min_i Q_i(s, a)] (SAC, Eq. 7); RLPD reads the ensemble's mean in place of the min."""
     actions, log_prob = sample_actions(nets, policy_params, batch.obs, key, 1)  # [1, B, A], [1, B]
-    q = nets.critic.apply(critic_params, batch.obs, actions[0]).min(axis=0)  # [B]
+    q = POLICY_Q[nets.policy_q](nets.critic.apply(critic_params, batch.obs, actions[0]), axis=0)  # [B]
     loss = (temperature * log_prob[0] - q).mean()
     return loss, {"policy_loss": loss, "entropy": -log_prob.mean()}
 
@@ -130,10 +164,12 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
     """SAC as the learner: init(key, hyperparams), act(state, obs, key, deterministic), update(state, batch, key).
 
     One update: a critic step, then a policy step and a temperature step, all three reading the networks as they
-    were before it (as CQL does); then the target critics move by polyak averaging. Target entropy: -|A|."""
+    were before it (as CQL does); then the target critics move by polyak averaging. Target entropy:
+    -target_entropy_scale * |A|. RLPD is this learner with its ensemble keys (jaxrl/agents/rlpd.py)."""
     common.require_continuous(spec, "SAC")
-    nets = make_networks(config.hidden_sizes, config.precision, spec)
-    target_entropy = -float(spec.action_size)
+    nets = make_networks(config.hidden_sizes, config.precision, spec, config.num_critics, config.target_critics,
+                         config.critic_layer_norm, config.policy_q)
+    target_entropy = -config.target_entropy_scale * spec.action_size
 
     def init(key: PRNGKey, hp: Hyperparams) -> AgentState:
         critic_params, policy_params = init_params(nets, key, spec)

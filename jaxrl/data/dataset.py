@@ -13,7 +13,7 @@ from jaxrl.types import PRNGKey, Transition
 class Dataset:
     """Device arrays of N transitions; `size` is static, so shapes inside jit depend on it only at trace time."""
 
-    data: Transition  # each field [N, ...]
+    data: Transition  # each field [N, ...] (an MCTransition for agents that read returns-to-go)
     size: int = flax.struct.field(pytree_node=False)
 
     @classmethod
@@ -22,7 +22,7 @@ class Dataset:
         sizes = {name: len(value) for name, value in transition._asdict().items()}
         if len(set(sizes.values())) != 1:
             raise ValueError(f"Transition fields have different lengths {sizes}; validate the data first")
-        data = jax.device_put(Transition(*(np.asarray(value) for value in transition)), device)
+        data = jax.device_put(type(transition)(*(np.asarray(value) for value in transition)), device)
         return cls(data=data, size=len(transition.obs))
 
 

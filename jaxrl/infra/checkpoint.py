@@ -14,8 +14,10 @@ from jaxrl.infra.devices import named_sharding
 class Checkpointer:
     """Saves `{"run_state": ..., "chunk": ...}` under `run_dir/checkpoints/<chunk>`, keeping the newest few."""
 
-    def __init__(self, directory: str | Path, max_to_keep: int | None = 2):  # None keeps every checkpoint
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True)
+    def __init__(self, directory: str | Path, max_to_keep: int | None = 2, read_only: bool = False):
+        # max_to_keep None keeps every checkpoint; read_only reads another run's checkpoints and changes nothing.
+        options = ocp.CheckpointManagerOptions(max_to_keep=None if read_only else max_to_keep, read_only=read_only,
+                                               enable_async_checkpointing=False, create=not read_only)
         self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options)
 
     def save(self, chunk: int, run_state: Any) -> None:

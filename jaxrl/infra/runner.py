@@ -6,6 +6,7 @@ both vmapped over seeds); the host only sees metrics between chunks.
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -123,7 +124,7 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
         resume: bool = False, checkpoint_every: int = 1, progress: bool = True,
         keep_checkpoints: int | None = 2, seed_batch: int | None = None,
         watchdog_seconds: float | None = DEFAULT_TIMEOUT, hyperparams: Any = None,
-        num_devices: int = 1) -> tuple[Any, dict[str, Any]]:
+        num_devices: int = 1, init_from: Path | None = None) -> tuple[Any, dict[str, Any]]:
     """Train every run to the end (from the newest checkpoint when `resume`); returns (state, summary).
 
     A run is a seed and its hyperparameters: `hyperparams` stacked one per seed (None: the trainer's, the config's
@@ -133,6 +134,9 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
     `watchdog_seconds` (None or 0: never).
 
     On `num_devices` devices, each device trains whole runs or a share of every batch (jaxrl/infra/devices.py).
+
+    `init_from`, the folder of an earlier run of the same seeds (fine-tuning an offline run), gives every run its
+    final agent state to start from, with this run's hyperparameters; that folder is only read.
     """
     start = time.perf_counter()
     plan = trainer.plan
@@ -156,6 +160,8 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
             logger.drop_after(plan.units_done(first_chunk))
         elif resume:  # killed before its first checkpoint: it starts over, so what it logged goes
             logger.drop_after(-1)
+        if latest is None and init_from is not None:
+            state = state._replace(agent=final_agents(init_from, state))
         compile_start = time.perf_counter()
         with watchdog.watch("compilation of the training chunk and the evaluation", cpu_progress=True):
             run_chunk, evaluate = compile_programs(trainer, state, layout.put(eval_keys, layout.state_sharding()),
@@ -195,6 +201,23 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
                    trained / clock.seconds["train"] if clock.seconds["train"] else None,
                "resumed_from_chunk": first_chunk, "devices": layout.num_devices, "device_split": layout.split}
     return state, summary
+
+
+def final_agents(run_dir: Path, like: Any) -> Any:
+    """The agent states of `run_dir`'s newest checkpoint (its final ones, for a finished run), restored into the
+    structure of `like.agent` (a run state of the same seeds) and given `like`'s hyperparameters."""
+    absl_logger = logging.getLogger("absl")  # orbax warns that a read-only manager will not save: it will not
+    level, _ = absl_logger.level, absl_logger.setLevel(logging.ERROR)
+    checkpointer = Checkpointer(Path(run_dir) / "checkpoints", read_only=True)
+    try:
+        chunk = checkpointer.latest_chunk()
+        if chunk is None:
+            raise ValueError(f"{run_dir}: no checkpoint to start from")
+        saved = checkpointer.restore(chunk, like._replace(env_state=None))
+    finally:
+        checkpointer.close()
+        absl_logger.setLevel(level)
+    return saved.agent._replace(hyperparams=like.agent.hyperparams)
 
 
 def _final_figures(plan, seeds: list[int], state: Any, eval_metrics: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Synthetic batches and the learner-contract checks every offline agent's tests share."""
+"""Synthetic batches, the learner-contract checks every offline agent's tests share, and small pointmass datasets
+built as `jaxrl dataset make` builds them (for the learning tests)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import envs
+from jaxrl import collect as collect_lib
+from jaxrl import tiers
+from jaxrl.data import storage
+from jaxrl.data.metadata import Metadata
 from jaxrl.hyperparams import stack
 from jaxrl.types import EnvSpec, Learner, Transition
 
@@ -144,3 +150,33 @@ def small() -> dict:
 def constant() -> type:
     """`constant(params, value)`: params of an MLP-based network that outputs `value` everywhere."""
     return constant_output
+
+
+# PPO's pointmass config, 20 iterations of 2048 steps with a checkpoint after each: its return climbs from
+# random (about -9) to expert (about +22), so there are checkpoints below and around the medium third.
+PPO_OVERRIDES = ["total_steps=40960", "eval_every=2048", "eval_episodes=16"]
+STEPS_PER_CHECKPOINT, NUM_ENVS = 2048, 16  # medium-replay: about 2k transitions from each checkpoint up to medium
+MEDIUM_STEPS = 20_480  # medium: the medium policy's transitions
+
+
+@pytest.fixture(scope="session")
+def pointmass_tiers(tmp_path_factory) -> dict[str, str]:
+    """Pointmass medium-replay and medium dataset folders, built as `jaxrl dataset make` builds those tiers (one
+    short PPO run for both), with reference returns: uniform random play and PPO's best checkpoint."""
+    env = "pointmass"
+    out = tmp_path_factory.mktemp("pointmass-tiers")
+    run_dir = tiers.train_ppo(env, out / "ppo_run", PPO_OVERRIDES, seed=0, wandb_mode="disabled")
+    returns = tiers.checkpoint_returns(run_dir)
+    random_return = tiers.evaluate_random(env, 32, seed=0)
+    medium, _ = tiers.pick_policies(returns, random_return)
+    spec = envs.spec(env, envs.make(env))
+    metadata = Metadata(env_name=env, obs_size=spec.obs_size, action_size=spec.action_size, discrete=False,
+                        random_return=random_return, expert_return=max(returns.values()))
+    parts = []
+    for chunk in tiers.replay_policies(returns, medium):
+        behavior, _ = collect_lib.behavior_from_run(run_dir, chunk=chunk)
+        parts.append(collect_lib.collect(behavior, env, STEPS_PER_CHECKPOINT, NUM_ENVS, seed=chunk))
+    storage.save(out / "medium-replay", tiers.concatenate(parts), metadata)
+    behavior, _ = collect_lib.behavior_from_run(run_dir, chunk=medium)
+    storage.save(out / "medium", collect_lib.collect(behavior, env, MEDIUM_STEPS, NUM_ENVS, seed=medium), metadata)
+    return {"medium-replay": str(out / "medium-replay"), "medium": str(out / "medium")}

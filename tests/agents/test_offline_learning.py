@@ -10,18 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-import envs
-from jaxrl import collect as collect_lib
-from jaxrl import tiers
-from jaxrl.data import storage
-from jaxrl.data.metadata import Metadata
 from tests.helpers import train
 
 ENV = "pointmass"
-# PPO's pointmass config, 20 iterations of 2048 steps with a checkpoint after each: its return climbs from
-# random (about -9) to expert (about +22), so there are checkpoints below and around the medium third.
-PPO_OVERRIDES = ["total_steps=40960", "eval_every=2048", "eval_episodes=16"]
-STEPS_PER_CHECKPOINT, NUM_ENVS = 2048, 16  # medium-replay: about 2k transitions from each checkpoint up to medium
 SEEDS = (0, 1, 2)  # trained at once, vmapped
 # The agents' configs from experiments/offline/*.yaml (64x64 networks, batch 256); BC and IQL with fewer updates.
 COMMON = {"hidden_sizes": (64, 64), "batch_size": 256, "eval_episodes": 50}
@@ -38,27 +29,15 @@ IQL_MARGIN = 7.0
 CQL_MARGIN = 1.75
 
 
-@pytest.fixture(scope="module")
-def medium_replay(tmp_path_factory) -> str:
-    """A pointmass medium-replay dataset folder, built as `jaxrl dataset make` builds that tier."""
-    out = tmp_path_factory.mktemp("offline")
-    run_dir = tiers.train_ppo(ENV, out / "ppo_run", PPO_OVERRIDES, seed=0, wandb_mode="disabled")
-    returns = tiers.checkpoint_returns(run_dir)
-    medium, _ = tiers.pick_policies(returns, tiers.evaluate_random(ENV, 32, seed=0))
-    parts = []
-    for chunk in tiers.replay_policies(returns, medium):
-        behavior, _ = collect_lib.behavior_from_run(run_dir, chunk=chunk)
-        parts.append(collect_lib.collect(behavior, ENV, STEPS_PER_CHECKPOINT, NUM_ENVS, seed=chunk))
-    spec = envs.spec(ENV, envs.make(ENV))
-    metadata = Metadata(env_name=ENV, obs_size=spec.obs_size, action_size=spec.action_size, discrete=False)
-    storage.save(out / "medium-replay", tiers.concatenate(parts), metadata)
-    return str(out / "medium-replay")
-
-
 def mean_return(agent: str, dataset: str, **overrides) -> float:
     """Mean final evaluation return over SEEDS of `agent` trained on `dataset` with CONFIGS[agent]."""
     _, summary, _ = train(agent, ENV, seeds=SEEDS, dataset=dataset, **{**CONFIGS[agent], **overrides})
     return summary["eval_return_mean"]
+
+
+@pytest.fixture(scope="module")
+def medium_replay(pointmass_tiers) -> str:
+    return pointmass_tiers["medium-replay"]
 
 
 @pytest.fixture(scope="module")

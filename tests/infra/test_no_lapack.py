@@ -17,7 +17,8 @@ from jaxrl.types import Transition
 
 SMALL = {"ppo": {"num_envs": 4, "unroll_length": 4, "num_minibatches": 2},
          "iql": {"batch_size": 8}, "cql": {"batch_size": 8}, "bc": {"batch_size": 8},
-         "sac": {"num_envs": 4, "batch_size": 8, "buffer_size": 64}}
+         "sac": {"num_envs": 4, "batch_size": 8, "buffer_size": 64},
+         "rlpd": {"num_envs": 4, "batch_size": 8, "buffer_size": 64, "updates_per_step": 2}}
 
 
 def synthetic_dataset(obs_size: int, action_size: int, size: int = 32) -> Dataset:
@@ -33,10 +34,10 @@ def programs(agent: str):
     config = build_config(agents.get(agent).Config, SMALL[agent])
     eval_env, spec, max_steps = make_eval_env("pendulum", config, 2)
     learner = agents.get(agent).make_learner(config, spec)
-    if agent == "sac":
+    if agent in ("sac", "rlpd"):  # the replay loop; rlpd with a dataset mixed in
         train_env = envs.training_env(envs.make("pendulum"), config.num_envs, spec.episode_length, 1)
-        trainer, data = make_replay_trainer(learner, train_env, eval_env, config, max_steps,
-                                            example_transition(spec)), None
+        data = synthetic_dataset(spec.obs_size, spec.action_size) if agent == "rlpd" else None
+        trainer = make_replay_trainer(learner, train_env, eval_env, config, max_steps, example_transition(spec))
     elif agent in agents.ONLINE:
         train_env = envs.training_env(envs.make("pendulum"), config.num_envs, spec.episode_length, 1)
         trainer, data = make_online_trainer(learner, train_env, eval_env, config, max_steps), None
@@ -52,7 +53,7 @@ def programs(agent: str):
             "evaluate": jax.jit(evaluate_over_seeds(trainer, None, 2)).lower(state.agent, keys)}
 
 
-@pytest.mark.parametrize("agent", ["ppo", "iql", "cql", "bc", "sac"])
+@pytest.mark.parametrize("agent", ["ppo", "iql", "cql", "bc", "sac", "rlpd"])
 def test_no_program_of_a_run_calls_lapack(agent):
     for name, lowered in programs(agent).items():
         assert "lapack" not in lowered.as_text(), f"{agent}'s {name} program calls LAPACK"
