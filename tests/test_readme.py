@@ -48,10 +48,19 @@ def check_train(seeds: int, pattern: str):
     return check
 
 
-def check_offline(agent: str):
+def check_offline(agent: str, pattern: str | None = None):
     def check(cwd: Path, out: str):
-        result = summary(only(cwd, f"runs/{agent}-pendulum-*"))
+        result = summary(only(cwd, pattern or f"runs/{agent}-pendulum-*"))
         assert len(result["eval_return_per_seed"]) == 3 and result["normalized_score_mean"] is not None
+
+    return check
+
+
+def check_online(folder: str):
+    def check(cwd: Path, out: str):
+        result = summary(cwd / folder)
+        assert result["online_env_steps"] == 5000 and result["offline_score"] is not None, result
+        assert len(result["normalized_score_per_seed"]) == (3 if "iql" in folder else 1)
 
     return check
 
@@ -103,7 +112,9 @@ CHECKS = {
                                                *(f"data/pendulum/{tier}/metadata.json" for tier in TIERS)),
     "dataset inspect data/pendulum/medium-replay": check_files("data/pendulum/medium-replay/quality.json",
                                                                "data/pendulum/medium-replay/quality.md"),
-    "train iql --dataset data/pendulum/medium-replay": check_offline("iql"),
+    "train iql --dataset data/pendulum/medium-replay": check_offline("iql", "runs/pendulum-iql"),
+    "finetune runs/pendulum-iql": check_online("runs/pendulum-iql-online"),
+    "train rlpd --dataset data/pendulum/medium-replay": check_online("runs/pendulum-rlpd"),
     "train bc --dataset data/pendulum/medium-replay": check_offline("bc"),
     "collect --env pointmass --policy runs/pointmass-ppo": check_files("data/pm/metadata.json"),
     "dataset filter data/pm": check_files("data/pm-top10/metadata.json"),

@@ -1,0 +1,148 @@
+"""Offline to online on our fast tasks: fine-tuned IQL, CQL and Cal-QL beside SAC from scratch and RLPD at the same
+online budget; one command trains what is missing and writes the table into docs/results.md.
+
+For every env and tier it needs the dataset and the offline IQL and CQL runs of the offline study
+(`scripts/offline_results.py`, whose runs it reuses: runs/offline/<env>/<tier>/<agent>), trains Cal-QL offline with
+CQL's config, fine-tunes the three with experiments/finetune/<agent>.yaml, and trains SAC and RLPD from the start
+with experiments/finetune/{sac,rlpd}.yaml; runs whose summary.json exists are skipped, cut-off ones resumed.
+
+Usage: .venv/bin/python scripts/finetune_results.py [--lock /tmp/jaxrl-bench.lock] [--envs pendulum,pointmass]
+With --lock, every heavy command runs under `flock LOCK`, so it never overlaps another job holding the lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.offline_results import JAXRL, SEEDS, data_dir, execute, write_doc  # noqa: E402
+from scripts.offline_results import run_dir as offline_run_dir  # noqa: E402
+
+ENVS = ("pendulum", "pointmass")
+TIERS = ("medium", "medium-replay")
+FINETUNED = ("iql", "cql", "calql")  # offline run, then `jaxrl finetune`
+FROM_SCRATCH = ("sac", "rlpd")  # online from the first step, at the same budget
+GROUP = "finetune"  # the block's name in docs/results.md
+
+
+def offline_dir(env: str, tier: str, agent: str) -> str:
+    """IQL's and CQL's offline runs are the offline study's; Cal-QL's is trained here with CQL's config."""
+    return offline_run_dir(env, tier, agent) if agent != "calql" else f"runs/finetune/{env}/{tier}/calql-offline"
+
+
+def online_dir(env: str, tier: str, agent: str) -> str:
+    return f"runs/finetune/{env}/{tier}/{agent}"
+
+
+def commands(env: str, tier: str) -> list[tuple[str, list[str]]]:
+    """(run folder, command) of every run of one table row, in the order they must run."""
+    dataset = f"{data_dir(env)}/{tier}"
+    common = ["--wandb", "disabled", "--no-progress"]
+    calql_offline = offline_dir(env, tier, "calql")
+    runs = [(calql_offline, [JAXRL, "train", "calql", "--dataset", dataset, "--config", "experiments/offline/cql.yaml",
+                             "--seeds", str(SEEDS), "--run-dir", calql_offline, *common])]
+    for agent in FINETUNED:
+        runs.append((online_dir(env, tier, agent), [JAXRL, "finetune", offline_dir(env, tier, agent), "--config",
+                                                    f"experiments/finetune/{agent}.yaml", "--run-dir",
+                                                    online_dir(env, tier, agent), *common]))
+    for agent in FROM_SCRATCH:
+        runs.append((online_dir(env, tier, agent), [JAXRL, "train", agent, "--dataset", dataset, "--config",
+                                                    f"experiments/finetune/{agent}.yaml", "--seeds", str(SEEDS),
+                                                    "--run-dir", online_dir(env, tier, agent), *common]))
+    return runs
+
+
+def train_all(envs: list[str], lock: str | None) -> None:
+    for env in envs:
+        for tier in TIERS:
+            for agent in ("iql", "cql"):
+                if not (ROOT / offline_dir(env, tier, agent) / "summary.json").is_file():
+                    raise SystemExit(f"{offline_dir(env, tier, agent)}: no finished offline run; run "
+                                     f"scripts/offline_results.py --envs {env} first")
+            for folder, command in commands(env, tier):
+                if (ROOT / folder / "summary.json").is_file():
+                    continue
+                if (ROOT / folder / "config.yaml").is_file():
+                    command = [JAXRL, "resume", folder, "--wandb", "disabled", "--no-progress"]
+                execute(command, lock)
+
+
+def summary(folder: str) -> dict:
+    return json.loads((ROOT / folder / "summary.json").read_text())
+
+
+def spread(values: list[float]) -> str:
+    array = np.asarray(values, dtype=float)
+    return f"{array.mean():.1f} ± {array.std(ddof=1):.1f}"
+
+
+def table(envs: list[str]) -> str:
+    """The score table (offline -> online, regret), the dip table and the wall times."""
+    head = "| task | " + " | ".join(["IQL", "CQL", "Cal-QL"]) + " | SAC | RLPD |"
+    rows = [head, "|" + "---|" * 6]
+    dips = ["| task | " + " | ".join(f"{name} offline / lowest early / worst seed" for name in ("IQL", "CQL", "Cal-QL"))
+            + " |", "|" + "---|" * 4]
+    seconds = {agent: 0.0 for agent in FINETUNED + FROM_SCRATCH}
+    steps = None
+    for env in envs:
+        for tier in TIERS:
+            cells, dip_cells = [], []
+            for agent in FINETUNED:
+                run = summary(online_dir(env, tier, agent))
+                steps = run["online_env_steps"]
+                seconds[agent] += run["wall_seconds"]
+                cells.append(f"{spread(run['offline_score_per_seed'])} → **{spread(run['normalized_score_per_seed'])}**"
+                             f" ({run['cumulative_regret']:.2f})")
+                worst = min(low - start for low, start in zip(run["min_score_first_10pct_per_seed"],
+                                                              run["offline_score_per_seed"], strict=True))
+                dip_cells.append(f"{np.mean(run['offline_score_per_seed']):.1f} / "
+                                 f"{np.mean(run['min_score_first_10pct_per_seed']):.1f} / {worst:+.1f}")
+            for agent in FROM_SCRATCH:
+                run = summary(online_dir(env, tier, agent))
+                seconds[agent] += run["wall_seconds"]
+                cells.append(f"**{spread(run['normalized_score_per_seed'])}** ({run['cumulative_regret']:.2f})")
+            rows.append(f"| {env} {tier} | " + " | ".join(cells) + " |")
+            dips.append(f"| {env} {tier} | " + " | ".join(dip_cells) + " |")
+    timing = ", ".join(f"{agent} {value / 60:.1f} min" for agent, value in seconds.items())
+    return ("\n".join(rows) + "\n\nNormalized score (0 random, 100 expert; mean ± std over seeds "
+            f"{', '.join(map(str, range(SEEDS)))}), offline → after {steps:,} online env steps, cumulative regret "
+            "in brackets (mean over the online evaluations of 1 - score/100, lower is better). SAC and RLPD start "
+            "from nothing; their row is the score after the same online steps.\n\n"
+            "The early dip (normalized score before the first online step, the lowest evaluation in the first "
+            "tenth of the online steps, both seed means, and the largest drop of one seed):\n\n"
+            + "\n".join(dips) + f"\n\nWall time of the online runs, all rows, 3 seeds each: {timing}.\n")
+
+
+def commands_block(envs: list[str], lock: str | None) -> str:
+    lines = [shlex.join(command) for env in envs for tier in TIERS for _, command in commands(env, tier)]
+    prefix = f" (each under `flock {lock}`)" if lock else ""
+    return f"Every command, as run{prefix}:\n\n```bash\n" + "\n".join(lines) + "\n```\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lock", help="run each heavy command under `flock LOCK`")
+    parser.add_argument("--envs", default=",".join(ENVS), help="comma-separated envs")
+    parser.add_argument("--no-doc", action="store_true", help="print the table but leave docs/results.md alone")
+    args = parser.parse_args()
+    envs = args.envs.split(",")
+    train_all(envs, args.lock)
+    body = ("Generated by `.venv/bin/python scripts/finetune_results.py"
+            + (f" --lock {args.lock}" if args.lock else "") + "`.\n\n" + table(envs) + "\n"
+            + commands_block(envs, args.lock))
+    print(body)
+    if not args.no_doc:
+        write_doc(GROUP, body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
