@@ -91,6 +91,8 @@ def static_part(spec: RunSpec) -> tuple:
     """What fixes a run's compiled program: everything but the hyperparameters' values. Runs that share it can
     train side by side in one program."""
     traced = set(hyperparameter_names(spec.agent))
+    if spec.agent in agents.MC_RETURNS:  # the dataset's returns-to-go are computed with gamma when it loads
+        traced.discard("gamma")
     static = {k: v for k, v in to_dict(spec.config).items() if k not in traced and k != "seed"}
     return spec.agent, spec.env, spec.dataset, spec.seed_batch, yaml.safe_dump(static)
 

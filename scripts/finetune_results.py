@@ -31,6 +31,7 @@ TIERS = ("medium", "medium-replay")
 FINETUNED = ("iql", "cql", "calql")  # offline run, then `jaxrl finetune`
 FROM_SCRATCH = ("sac", "rlpd")  # online from the first step, at the same budget
 GROUP = "finetune"  # the block's name in docs/results.md
+NOT_RUN = "not run yet"
 
 
 def offline_dir(env: str, tier: str, agent: str) -> str:
@@ -43,7 +44,8 @@ def online_dir(env: str, tier: str, agent: str) -> str:
 
 
 def commands(env: str, tier: str) -> list[tuple[str, list[str]]]:
-    """(run folder, command) of every run of one table row, in the order they must run."""
+    """(run folder, command) of every run of one table row, in the order they must run (Cal-QL's offline run
+    before its fine-tuning)."""
     dataset = f"{data_dir(env)}/{tier}"
     common = ["--wandb", "disabled", "--no-progress"]
     calql_offline = offline_dir(env, tier, "calql")
@@ -60,14 +62,17 @@ def commands(env: str, tier: str) -> list[tuple[str, list[str]]]:
     return runs
 
 
-def train_all(envs: list[str], lock: str | None) -> None:
+def train_all(envs: list[str], lock: str | None, agents: tuple[str, ...]) -> None:
+    """Every missing run of `agents` (and the offline Cal-QL runs fine-tuning Cal-QL needs)."""
     for env in envs:
         for tier in TIERS:
             for agent in ("iql", "cql"):
-                if not (ROOT / offline_dir(env, tier, agent) / "summary.json").is_file():
+                if agent in agents and not (ROOT / offline_dir(env, tier, agent) / "summary.json").is_file():
                     raise SystemExit(f"{offline_dir(env, tier, agent)}: no finished offline run; run "
                                      f"scripts/offline_results.py --envs {env} first")
             for folder, command in commands(env, tier):
+                if Path(folder).name.removesuffix("-offline") not in agents:
+                    continue
                 if (ROOT / folder / "summary.json").is_file():
                     continue
                 if (ROOT / folder / "config.yaml").is_file():
@@ -75,8 +80,10 @@ def train_all(envs: list[str], lock: str | None) -> None:
                 execute(command, lock)
 
 
-def summary(folder: str) -> dict:
-    return json.loads((ROOT / folder / "summary.json").read_text())
+def summary(folder: str) -> dict | None:
+    """The run's summary.json, None where the run has not finished."""
+    path = ROOT / folder / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def spread(values: list[float]) -> str:
@@ -97,6 +104,10 @@ def table(envs: list[str]) -> str:
             cells, dip_cells = [], []
             for agent in FINETUNED:
                 run = summary(online_dir(env, tier, agent))
+                if run is None:
+                    cells.append(NOT_RUN)
+                    dip_cells.append(NOT_RUN)
+                    continue
                 steps = run["online_env_steps"]
                 seconds[agent] += run["wall_seconds"]
                 cells.append(f"{spread(run['offline_score_per_seed'])} → **{spread(run['normalized_score_per_seed'])}**"
@@ -107,13 +118,16 @@ def table(envs: list[str]) -> str:
                                  f"{np.mean(run['min_score_first_10pct_per_seed']):.1f} / {worst:+.1f}")
             for agent in FROM_SCRATCH:
                 run = summary(online_dir(env, tier, agent))
+                if run is None:
+                    cells.append(NOT_RUN)
+                    continue
                 seconds[agent] += run["wall_seconds"]
                 cells.append(f"**{spread(run['normalized_score_per_seed'])}** ({run['cumulative_regret']:.2f})")
             rows.append(f"| {env} {tier} | " + " | ".join(cells) + " |")
             dips.append(f"| {env} {tier} | " + " | ".join(dip_cells) + " |")
     timing = ", ".join(f"{agent} {value / 60:.1f} min" for agent, value in seconds.items())
     return ("\n".join(rows) + "\n\nNormalized score (0 random, 100 expert; mean ± std over seeds "
-            f"{', '.join(map(str, range(SEEDS)))}), offline → after {steps:,} online env steps, cumulative regret "
+            f"{', '.join(map(str, range(SEEDS)))}), offline → after {steps or 0:,} online env steps, cumulative regret "
             "in brackets (mean over the online evaluations of 1 - score/100, lower is better). SAC and RLPD start "
             "from nothing; their row is the score after the same online steps.\n\n"
             "The early dip (normalized score before the first online step, the lowest evaluation in the first "
@@ -131,10 +145,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lock", help="run each heavy command under `flock LOCK`")
     parser.add_argument("--envs", default=",".join(ENVS), help="comma-separated envs")
+    parser.add_argument("--agents", default=",".join(FINETUNED + FROM_SCRATCH),
+                        help="comma-separated agents to train (the table shows every finished run)")
     parser.add_argument("--no-doc", action="store_true", help="print the table but leave docs/results.md alone")
     args = parser.parse_args()
     envs = args.envs.split(",")
-    train_all(envs, args.lock)
+    train_all(envs, args.lock, tuple(args.agents.split(",")))
     body = ("Generated by `.venv/bin/python scripts/finetune_results.py"
             + (f" --lock {args.lock}" if args.lock else "") + "`.\n\n" + table(envs) + "\n"
             + commands_block(envs, args.lock))
