@@ -28,7 +28,8 @@ FAST = {"hidden_sizes": (64, 64), "batch_size": 256, "learning_starts": 1000, "b
 
 def test_soft_bellman_target_is_reward_plus_discounted_min_of_the_target_critics_plus_the_bonus():
     q_next = jnp.array([[1.0, -2.0, 3.0], [0.5, -1.0, 4.0]])  # two target critics on three next states
-    nets = types.SimpleNamespace(critic=types.SimpleNamespace(apply=lambda params, obs, action: q_next))
+    nets = types.SimpleNamespace(critic=types.SimpleNamespace(apply=lambda params, obs, action: q_next),
+                                 target_subset=None)
     batch = Transition(*(jnp.zeros(3) for _ in range(8)))._replace(reward=jnp.array([1.0, 2.0, 3.0]),
                                                                    discount=jnp.array([1.0, 0.0, 1.0]))
     bonus = jnp.array([0.1, 0.2, -0.3])
