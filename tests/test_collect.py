@@ -4,6 +4,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 import envs
 from jaxrl import collect as collect_lib
@@ -32,6 +33,7 @@ def test_random_collection_is_contiguous_with_exact_log_probs(tmp_path):
     np.testing.assert_array_equal(loaded.obs, data.obs)
 
 
+@pytest.mark.slow  # collect -> train also runs in the default suite: tests/agents/test_offline_learning.py
 def test_collect_from_a_run_then_train_offline_on_it(tmp_path, capsys):
     run_dir, dataset = tmp_path / "ppo", tmp_path / "data"
     assert main(["train", "ppo", "--env", "pointmass", "--run-dir", str(run_dir), "--wandb", "disabled",

@@ -62,9 +62,10 @@ def _critic_loss(mc_return: float, calibrated: bool):
     batch = make_batch(jax.random.key(1))
     batch = MCTransition(*batch, mc_return=jnp.full(batch.reward.shape, mc_return))
     hp = calql.Hyperparams()
-    _, metrics = cql.critic_loss(critic_params, critic_params, policy_params, jnp.ones(()), batch, jax.random.key(2),
-                                 nets=nets, config=config, hp=hp, calibrated=calibrated)
-    return metrics
+    loss = jax.jit(lambda batch: cql.critic_loss(critic_params, critic_params, policy_params, jnp.ones(()), batch,
+                                                 jax.random.key(2), nets=nets, config=config, hp=hp,
+                                                 calibrated=calibrated)[1])
+    return loss(batch)
 
 
 def test_the_calibration_bounds_the_penalty_only_where_the_return_is_above_q():
