@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.offline_results import JAXRL, SEEDS, data_dir, execute, write_doc  # noqa: E402
+from scripts.offline_results import JAXRL, SEEDS, data_dir, execute, mean_std, write_doc  # noqa: E402
 from scripts.offline_results import run_dir as offline_run_dir  # noqa: E402
 
 ENVS = ("pendulum", "pointmass")
@@ -86,11 +86,6 @@ def summary(folder: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def spread(values: list[float]) -> str:
-    array = np.asarray(values, dtype=float)
-    return f"{array.mean():.1f} ± {array.std(ddof=1):.1f}"
-
-
 def table(envs: list[str]) -> str:
     """The score table (offline -> online, regret), the dip table and the wall times."""
     head = "| task | " + " | ".join(["IQL", "CQL", "Cal-QL"]) + " | SAC | RLPD |"
@@ -110,8 +105,8 @@ def table(envs: list[str]) -> str:
                     continue
                 steps = run["online_env_steps"]
                 seconds[agent] += run["wall_seconds"]
-                cells.append(f"{spread(run['offline_score_per_seed'])} → **{spread(run['normalized_score_per_seed'])}**"
-                             f" ({run['cumulative_regret']:.2f})")
+                cells.append(f"{mean_std(run['offline_score_per_seed'])} → "
+                             f"**{mean_std(run['normalized_score_per_seed'])}** ({run['cumulative_regret']:.2f})")
                 worst = min(low - start for low, start in zip(run["min_score_first_10pct_per_seed"],
                                                               run["offline_score_per_seed"], strict=True))
                 dip_cells.append(f"{np.mean(run['offline_score_per_seed']):.1f} / "
@@ -122,7 +117,7 @@ def table(envs: list[str]) -> str:
                     cells.append(NOT_RUN)
                     continue
                 seconds[agent] += run["wall_seconds"]
-                cells.append(f"**{spread(run['normalized_score_per_seed'])}** ({run['cumulative_regret']:.2f})")
+                cells.append(f"**{mean_std(run['normalized_score_per_seed'])}** ({run['cumulative_regret']:.2f})")
             rows.append(f"| {env} {tier} | " + " | ".join(cells) + " |")
             dips.append(f"| {env} {tier} | " + " | ".join(dip_cells) + " |")
     timing = ", ".join(f"{agent} {value / 60:.1f} min" for agent, value in seconds.items())
