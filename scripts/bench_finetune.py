@@ -8,6 +8,9 @@ our `pendulum` (the same dynamics), and our replay loop's updates/s against the 
 2. Loops, in this process: SAC's replay-loop iteration (step the env, add to the buffer, sample, update) and its
    offline-loop iteration (sample a dataset, update), both one compiled loop of ITERATIONS, best of timed calls.
    The difference is what the buffer and the environment cost beyond the update.
+3. The floor: FLOPs of one SAC update (XLA's cost_analysis) and this machine's matmul rate at the networks' layer
+   shape (batch x width x width, forward and both gradients), so the least time the run's updates can take here;
+   printed beside a fifth of d3rlpy's wall time (a 5x target).
 
 Usage: .venv/bin/python scripts/bench_finetune.py [--steps 5000] [--skip-d3rlpy]
 d3rlpy is optional (`.venv/bin/pip install torch==2.13.0 d3rlpy==2.8.1`, see docs/benchmarks.md). Run it alone
@@ -127,6 +130,29 @@ def loop_rates(iterations: int, window: float) -> dict:
             "offline": best_rate(offline_call, iterations, window)}
 
 
+def update_floor(steps: int, window: float) -> dict:
+    """GFLOP of one SAC update, this machine's matmul GFLOP/s at its layer shape, and the seconds the run's
+    `steps - WARMUP` updates need at that rate (the floor no loop or fusion gets under)."""
+    import jax
+    import jax.numpy as jnp
+
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_common import xla_flops
+    from bench_offline import matmul_throughput
+
+    from jaxrl.experiment import build, example_transition, make_spec
+
+    keys = {"num_envs": 1, "batch_size": BATCH_SIZE, "hidden_sizes": [HIDDEN, HIDDEN]}
+    experiment = build(make_spec("sac", "pendulum", None, None, keys))
+    agent = jax.jit(experiment.learner.init)(jax.random.key(0), experiment.learner.hyperparams)
+    example = example_transition(experiment.env_spec)
+    batch = jax.tree.map(lambda leaf: jnp.zeros((BATCH_SIZE, *jnp.shape(leaf)), jnp.asarray(leaf).dtype), example)
+    gflop = xla_flops(lambda a, b, k: experiment.learner.update(a, b, k), agent, batch, jax.random.key(1)) / 1e9
+    rate = matmul_throughput(BATCH_SIZE, HIDDEN, 64, window)["gflops"]
+    return {"update_gflop": gflop, "matmul_gflops": rate, "floor_seconds": (steps - WARMUP) * gflop / rate}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=5000, help="env steps of each whole run (default 5000)")
@@ -151,6 +177,13 @@ def main() -> int:
     print(f"\nSAC updates/s, one seed, batch {BATCH_SIZE}, {HIDDEN}x{HIDDEN}: replay loop (env step + buffer add + "
           f"sample + update) {replay:.0f}/s, offline loop (sample + update) {offline:.0f}/s, "
           f"replay / offline {replay / offline:.2f}")
+    floor = update_floor(args.steps, args.window)
+    print(f"\nThe floor: one SAC update is {floor['update_gflop']:.3f} GFLOP (XLA cost_analysis); matmuls of "
+          f"{BATCH_SIZE}x{HIDDEN}x{HIDDEN} (forward + gradients) run at {floor['matmul_gflops']:.0f} GFLOP/s here, so "
+          f"the run's {args.steps - WARMUP} updates need at least {floor['floor_seconds']:.1f} s of matmuls "
+          f"(measured: {(args.steps - WARMUP) / replay:.1f} s at the replay loop's rate)")
+    if "d3rlpy" in runs:
+        print(f"5x d3rlpy's wall time would be {runs['d3rlpy']['wall_seconds'] / 5:.1f} s for the whole run")
     return 0
 
 

@@ -23,11 +23,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.offline_results import JAXRL, SEEDS, data_dir, execute, mean_std, write_doc  # noqa: E402
+from scripts.offline_results import JAXRL, SEEDS, config_file, data_dir, execute, mean_std, write_doc  # noqa: E402
 from scripts.offline_results import run_dir as offline_run_dir  # noqa: E402
 
-ENVS = ("pendulum", "pointmass")
+ENVS = ("pendulum", "pointmass")  # the default; Brax locomotion (hopper, halfcheetah) by --envs
+BRAX_ENVS = ("hopper", "halfcheetah")
 TIERS = ("medium", "medium-replay")
+# Brax rows: medium-replay only (D4RL's fine-tuning benchmark tier), evaluated on 10 episodes as the offline
+# locomotion runs are (a 1000-step episode costs as much as 5 pendulum episodes).
+ENV_TIERS = {env: ("medium-replay",) for env in BRAX_ENVS}
+ENV_OPTIONS = {env: ["--set", "eval_episodes=10"] for env in BRAX_ENVS}
 FINETUNED = ("iql", "cql", "calql")  # offline run, then `jaxrl finetune`
 FROM_SCRATCH = ("sac", "rlpd")  # online from the first step, at the same budget
 GROUP = "finetune"  # the block's name in docs/results.md
@@ -45,27 +50,39 @@ def online_dir(env: str, tier: str, agent: str) -> str:
 
 def commands(env: str, tier: str) -> list[tuple[str, list[str]]]:
     """(run folder, command) of every run of one table row, in the order they must run (Cal-QL's offline run
-    before its fine-tuning)."""
+    before its fine-tuning, with the config of the offline study's CQL runs)."""
     dataset = f"{data_dir(env)}/{tier}"
     common = ["--wandb", "disabled", "--no-progress"]
+    online = [*common, *ENV_OPTIONS.get(env, [])]
     calql_offline = offline_dir(env, tier, "calql")
-    runs = [(calql_offline, [JAXRL, "train", "calql", "--dataset", dataset, "--config", "experiments/offline/cql.yaml",
+    runs = [(calql_offline, [JAXRL, "train", "calql", "--dataset", dataset, "--config", config_file(env, "cql"),
                              "--seeds", str(SEEDS), "--run-dir", calql_offline, *common])]
     for agent in FINETUNED:
         runs.append((online_dir(env, tier, agent), [JAXRL, "finetune", offline_dir(env, tier, agent), "--config",
                                                     f"experiments/finetune/{agent}.yaml", "--run-dir",
-                                                    online_dir(env, tier, agent), *common]))
+                                                    online_dir(env, tier, agent), *online]))
     for agent in FROM_SCRATCH:
         runs.append((online_dir(env, tier, agent), [JAXRL, "train", agent, "--dataset", dataset, "--config",
                                                     f"experiments/finetune/{agent}.yaml", "--seeds", str(SEEDS),
-                                                    "--run-dir", online_dir(env, tier, agent), *common]))
+                                                    "--run-dir", online_dir(env, tier, agent), *online]))
     return runs
 
 
-def train_all(envs: list[str], lock: str | None, agents: tuple[str, ...], tiers: tuple[str, ...] = TIERS) -> None:
-    """Every missing run of `agents` on `tiers` (and the offline Cal-QL runs fine-tuning Cal-QL needs)."""
+def tiers_of(env: str) -> tuple[str, ...]:
+    return ENV_TIERS.get(env, TIERS)
+
+
+def tabulated_envs() -> list[str]:
+    """The fast envs, and the Brax envs that have at least one finished run: the block shows every row made."""
+    made = [env for env in BRAX_ENVS if any(summary(online_dir(env, tier, agent)) for tier in tiers_of(env)
+                                            for agent in FINETUNED + FROM_SCRATCH)]
+    return [*ENVS, *made]
+
+
+def train_all(envs: list[str], lock: str | None, agents: tuple[str, ...], tiers: tuple[str, ...] | None = None) -> None:
+    """Every missing run of `agents` on `tiers` (default: the env's) and the offline Cal-QL runs they need."""
     for env in envs:
-        for tier in tiers:
+        for tier in tiers or tiers_of(env):
             for agent in ("iql", "cql"):
                 if agent in agents and not (ROOT / offline_dir(env, tier, agent) / "summary.json").is_file():
                     raise SystemExit(f"{offline_dir(env, tier, agent)}: no finished offline run; run "
@@ -95,7 +112,7 @@ def table(envs: list[str]) -> str:
     seconds = {agent: 0.0 for agent in FINETUNED + FROM_SCRATCH}
     steps = None
     for env in envs:
-        for tier in TIERS:
+        for tier in tiers_of(env):
             cells, dip_cells = [], []
             for agent in FINETUNED:
                 run = summary(online_dir(env, tier, agent))
@@ -131,7 +148,7 @@ def table(envs: list[str]) -> str:
 
 
 def commands_block(envs: list[str], lock: str | None) -> str:
-    lines = [shlex.join(command) for env in envs for tier in TIERS for _, command in commands(env, tier)]
+    lines = [shlex.join(command) for env in envs for tier in tiers_of(env) for _, command in commands(env, tier)]
     prefix = f" (each under `flock {lock}`)" if lock else ""
     return f"Every command, as run{prefix}:\n\n```bash\n" + "\n".join(lines) + "\n```\n"
 
@@ -142,14 +159,15 @@ def main() -> int:
     parser.add_argument("--envs", default=",".join(ENVS), help="comma-separated envs")
     parser.add_argument("--agents", default=",".join(FINETUNED + FROM_SCRATCH),
                         help="comma-separated agents to train (the table shows every finished run)")
-    parser.add_argument("--tiers", default=",".join(TIERS), help="comma-separated tiers to train")
+    parser.add_argument("--tiers", help="comma-separated tiers to train (default: each env's)")
     parser.add_argument("--no-doc", action="store_true", help="print the table but leave docs/results.md alone")
     args = parser.parse_args()
-    envs = args.envs.split(",")
-    train_all(envs, args.lock, tuple(args.agents.split(",")), tuple(args.tiers.split(",")))
+    train_all(args.envs.split(","), args.lock, tuple(args.agents.split(",")),
+              tuple(args.tiers.split(",")) if args.tiers else None)
+    envs = tabulated_envs()
     body = ("Generated by `.venv/bin/python scripts/finetune_results.py"
-            + (f" --lock {args.lock}" if args.lock else "") + "`.\n\n" + table(envs) + "\n"
-            + commands_block(envs, args.lock))
+            + (f" --lock {args.lock}" if args.lock else "") + "` (Brax rows: `--envs hopper,halfcheetah`).\n\n"
+            + table(envs) + "\n" + commands_block(envs, args.lock))
     print(body)
     if not args.no_doc:
         write_doc(GROUP, body)
