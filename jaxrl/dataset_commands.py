@@ -129,7 +129,8 @@ def collect_command(args: argparse.Namespace) -> int:
     metadata = Metadata(env_name=args.env, obs_size=spec.obs_size, action_size=spec.action_size, discrete=spec.discrete,
                         provenance=Provenance(behavior_policy=behavior.description,
                                               behavior_policy_fingerprint=behavior.fingerprint, seed=args.seed),
-                        random_return=args.random_return, expert_return=args.expert_return, extra={"policy": info})
+                        random_return=args.random_return, expert_return=args.expert_return,
+                        time_limit=spec.episode_length, extra={"policy": info})
     metadata = _save_with_report(Path(args.out), data, metadata, args.overwrite)
     print(_describe(Path(args.out), metadata))
     return 0

@@ -158,6 +158,17 @@ def tanh_gaussian(mean: jax.Array, log_std: jax.Array) -> distrax.Distribution:
     return distrax.Transformed(base, distrax.Block(distrax.Tanh(), ndims=1))
 
 
+def squashed_log_prob(mean: jax.Array, log_std: jax.Array, action: jax.Array) -> jax.Array:
+    """log-density of the tanh-Gaussian at `action` [B, A] -> [B]. Actions are pulled inside (-1, 1) by
+    `ACTION_EDGE` first: a logged action at the bound (clipped by the env or a float32 tanh) would have
+    atanh = inf."""
+    raw = jnp.arctanh(jnp.clip(action, -ACTION_EDGE, ACTION_EDGE))
+    return gaussian(mean, log_std).log_prob(raw) - tanh_log_det_jacobian(raw)
+
+
+ACTION_EDGE = 1.0 - 1e-6  # the largest |action| a squashed density is read at (float32 resolves it: atanh = 7.25)
+
+
 def gaussian(mean: jax.Array, log_std: jax.Array) -> distrax.Distribution:
     """A diagonal Gaussian (no squashing)."""
     return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))

@@ -92,7 +92,7 @@ def save_tier(out: Path, tier: str, data: Transition, env_name: str, spec: Any, 
                         provenance=Provenance(behavior_policy=behavior, behavior_policy_fingerprint=fingerprint,
                                               seed=seed),
                         random_return=references["random"], expert_return=references["expert"],
-                        extra={"tier": tier, **extra})
+                        time_limit=spec.episode_length, extra={"tier": tier, **extra})
     metadata = storage.save(out / tier, data, metadata, overwrite=True)
     quality.write_report(out / tier, quality.quality_report(data, metadata))
     return metadata

@@ -74,9 +74,13 @@ class Learner(NamedTuple):
     `init(key, hyperparams)` puts the hyperparameters (traced scalars, see jaxrl/hyperparams.py) into the state,
     where `update` reads them: runs of other values are the same program on other data. `hyperparams` holds the
     config's values, the ones `init` gets unless a sweep gives others.
+
+    `log_prob(state, obs, action)` is the density of the stochastic policy (`act` with deterministic=False) at
+    logged actions, [B], what importance sampling weighs by (jaxrl/ope); None for a deterministic policy (BC).
     """
 
     init: Callable[[PRNGKey, Any], AgentState]
     act: Callable[[AgentState, jax.Array, PRNGKey, bool], tuple[jax.Array, ActInfo]]
     update: Callable[[AgentState, Any, PRNGKey], tuple[AgentState, Metrics]]
     hyperparams: Any = None  # the agent's Hyperparams pytree of the config's values
+    log_prob: Callable[[AgentState, jax.Array, jax.Array], jax.Array] | None = None

@@ -276,4 +276,7 @@ def make_learner(config: Config | FinetuneConfig, spec: EnvSpec, statistics: Dat
         )
         return new_state, {**critic_metrics, **policy_metrics}
 
-    return Learner(init=init, act=act, update=update, hyperparams=traced(Hyperparams, config))
+    def log_prob(state: AgentState, obs: jax.Array, action: jax.Array) -> jax.Array:
+        return sac.tanh_policy_log_prob(nets, state.policy.params, state.normalizer.observations(obs), action)
+
+    return Learner(init=init, act=act, update=update, hyperparams=traced(Hyperparams, config), log_prob=log_prob)

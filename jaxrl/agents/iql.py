@@ -206,4 +206,10 @@ def make_learner(config: Config | FinetuneConfig, spec: EnvSpec,
         metrics = {**value_metrics, **critic_metrics, **policy_metrics, "advantage_mean": (target_q - value).mean()}
         return new_state, metrics
 
-    return Learner(init=init, act=act, update=update, hyperparams=traced(Hyperparams, config))
+    def log_prob(state: AgentState, obs: jax.Array, action: jax.Array) -> jax.Array:
+        """The Gaussian's density: `act` clips its samples to [-1, 1], which changes the density only at the bounds,
+        where logged actions of a squashed behavior policy never are."""
+        dist = policy_distribution(nets, state.policy.params, state.normalizer.observations(obs))
+        return dist.log_prob(action)
+
+    return Learner(init=init, act=act, update=update, hyperparams=traced(Hyperparams, config), log_prob=log_prob)

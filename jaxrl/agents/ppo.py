@@ -213,4 +213,11 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         metrics = jax.tree.map(jnp.mean, metrics)
         return PPOState(hp, params, opt_state, obs_stats, state.step + 1), metrics
 
-    return Learner(init, act, update, traced(Hyperparams, config))
+    def log_prob(state, obs, action):
+        """The sampling policy's density at logged actions (continuous ones are tanh-squashed samples)."""
+        policy_params, obs = state.params["policy"], observe(state.obs_stats, obs)
+        if spec.discrete:
+            return distribution(policy_params, obs).log_prob(action)
+        return networks.squashed_log_prob(*nets.policy.apply(policy_params, obs), action)
+
+    return Learner(init, act, update, traced(Hyperparams, config), log_prob)

@@ -17,7 +17,7 @@ import optax
 from jaxrl.agents import common
 from jaxrl.hyperparams import hyperparams, traced
 from jaxrl.loop_config import ReplayLoop, check_positive, check_unit_interval, check_widths, require
-from jaxrl.networks import GaussianHead, QEnsemble, check_precision, compute_dtype, tanh_gaussian
+from jaxrl.networks import GaussianHead, QEnsemble, check_precision, compute_dtype, squashed_log_prob, tanh_gaussian
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 
@@ -160,6 +160,11 @@ def tanh_policy_action(nets: Networks, policy_params: Params, obs: jax.Array, ke
     return jnp.tanh(mean) if deterministic else tanh_gaussian(mean, log_std).sample(seed=key)
 
 
+def tanh_policy_log_prob(nets: Networks, policy_params: Params, obs: jax.Array, action: jax.Array) -> jax.Array:
+    """log π(a|s) of the tanh-Gaussian policy at given actions [B, A] -> [B]."""
+    return squashed_log_prob(*nets.policy.apply(policy_params, obs), action)
+
+
 def make_learner(config: Config, spec: EnvSpec) -> Learner:
     """SAC as the learner: init(key, hyperparams), act(state, obs, key, deterministic), update(state, batch, key).
 
@@ -208,4 +213,7 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         )
         return new_state, {**critic_metrics, **policy_metrics, "temperature": temperature}
 
-    return Learner(init, act, update, traced(Hyperparams, config))
+    def log_prob(state: AgentState, obs: jax.Array, action: jax.Array) -> jax.Array:
+        return tanh_policy_log_prob(nets, state.policy.params, obs, action)
+
+    return Learner(init, act, update, traced(Hyperparams, config), log_prob)

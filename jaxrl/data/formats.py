@@ -94,7 +94,7 @@ def imported_metadata(
         extra = {**extra, "narrowed_on_import": narrowed}
     if stored is not None:  # a file jaxrl exported: keep what it knew about the behaviour policy
         provenance = dataclasses.replace(provenance, **{name: getattr(stored.provenance, name) for name in INHERITED})
-        for name in ("random_return", "expert_return"):
+        for name in ("random_return", "expert_return", "time_limit"):
             if fields.get(name) is None:
                 fields[name] = getattr(stored, name)
         extra = {**stored.extra, **extra}

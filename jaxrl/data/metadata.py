@@ -15,7 +15,9 @@ import numpy as np
 
 from jaxrl.types import Transition
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 had no `time_limit`; it reads as unknown (None). Older files keep loading, newer ones are refused.
+READABLE_VERSIONS = (1, 2)
 
 
 class DatasetError(ValueError):
@@ -62,6 +64,9 @@ class Metadata:
     provenance: Provenance = dataclasses.field(default_factory=Provenance)
     random_return: float | None = None  # reference returns for D4RL-style normalized scores
     expert_return: float | None = None
+    # Steps after which the logging env truncated an episode. An episode that ends neither terminated nor at this
+    # length was cut by the logging budget, not by the task (jaxrl/data/episodes.py). None: unknown (imports).
+    time_limit: int | None = None
     dropped_invalid_rows: int = 0  # rows removed by `drop_invalid` over this data's history
     checksums: dict[str, str] = dataclasses.field(default_factory=dict)  # field -> `array_sha256`
     quality: dict[str, Any] | None = None  # `quality.summary` of the saved arrays
@@ -93,11 +98,13 @@ class Metadata:
         if not isinstance(content, dict):
             raise DatasetError(f"{file}: expected a JSON object, got {type(content).__name__}")
         version = content.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise DatasetError(
-                f"{file}: schema_version {version!r} is not the one this jaxrl reads ({SCHEMA_VERSION}); "
+                f"{file}: schema_version {version!r} is not one this jaxrl reads {READABLE_VERSIONS}; "
                 "use the jaxrl version that wrote it"
             )
+        if version == 1:
+            content = {**content, "time_limit": None, "schema_version": SCHEMA_VERSION}
         content.pop("fingerprint", None)
         provenance = _build(Provenance, content.get("provenance", {}), f"{file}: provenance")
         if provenance.parent is not None:
@@ -133,6 +140,7 @@ _TYPES = {  # JSON types of the keys the loaders rely on
         "extra": (dict,),
         "random_return": (int, float, type(None)),
         "expert_return": (int, float, type(None)),
+        "time_limit": (int, type(None)),
     },
     "Parent": {"path": (str, type(None)), "fingerprint": (str,), "derivation": (dict,)},
 }

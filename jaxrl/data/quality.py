@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxrl.data.episodes import EpisodeEnds, episode_ends
 from jaxrl.data.metadata import Metadata
 from jaxrl.data.report_files import render_markdown, write_returns_histogram
 from jaxrl.data.validate import invalid_mask
@@ -101,32 +102,47 @@ def duplicate_count(transition: Transition) -> int:
     return int(len(rows) - unique.size)
 
 
+def returns_over(ends: EpisodeEnds) -> str:
+    """Which episodes the report's return and cost statistics cover."""
+    if not ends.time_limit_known:
+        return "every episode (time limit unknown: cut episodes cannot be told from whole ones)"
+    if not ends.complete.any():
+        return "every episode (none is whole: all were cut by the logging budget)"
+    cut = int(ends.cut.sum())
+    return "whole episodes" + (f" ({cut} cut by the logging budget left out)" if cut else "")
+
+
 def quality_report(transition: Transition, metadata: Metadata) -> dict[str, Any]:
     """Everything `write_report` shows, as a JSON-ready dict; per-episode figures group rows by episode_id."""
     returns, episode_index = episode_sums(transition.reward, transition.episode_id)
     costs, _ = episode_sums(transition.cost, transition.episode_id)
-    last_row = np.append(transition.episode_id[1:] != transition.episode_id[:-1], True)
-    terminal_rows = transition.discount == 0
+    ends = episode_ends(transition.episode_id, transition.discount, metadata.time_limit)
     lengths = np.bincount(episode_index)
+    # Return statistics over whole episodes only: a cut episode's return is a prefix of one.
+    whole = ends.complete if ends.complete.any() else np.ones_like(ends.complete)
     report: dict[str, Any] = {
         "env_name": metadata.env_name,
         "fingerprint": metadata.fingerprint,
         "transitions": len(transition.obs),
         "episodes": int(returns.size),
         "episode_length": {"mean": float(lengths.mean()), "min": int(lengths.min()), "max": int(lengths.max())},
-        "returns": _distribution(returns),
-        "costs": _distribution(costs),
-        "episode_returns": returns.tolist(),
-        "terminal_transitions": int(terminal_rows.sum()),
-        "episodes_terminated": int((last_row & terminal_rows).sum()),
-        "episodes_truncated": int((last_row & ~terminal_rows).sum()),  # time limit, or cut at the end of logging
+        "returns": _distribution(returns[whole]),
+        "costs": _distribution(costs[whole]),
+        "returns_over": returns_over(ends),
+        "episode_returns": returns[whole].tolist(),
+        "terminal_transitions": int((transition.discount == 0).sum()),
+        "episodes_terminated": int(ends.terminated.sum()),
+        "episodes_truncated": int((~ends.terminated).sum()),  # at the time limit or cut: both end without termination
+        "episodes_at_time_limit": int(ends.at_time_limit.sum()) if ends.time_limit_known else None,
+        "episodes_cut": int(ends.cut.sum()) if ends.time_limit_known else None,  # the logging stopped mid-episode
+        "time_limit": metadata.time_limit,
         "observations": _per_dim(transition.obs),
         "duplicate_transitions": duplicate_count(transition),
         "invalid_rows": int(invalid_mask(transition, metadata).sum()),
         "dropped_invalid_rows": metadata.dropped_invalid_rows,
         "random_return": metadata.random_return,
         "expert_return": metadata.expert_return,
-        "normalized_return_mean": metadata.normalized_score(float(returns.mean())),
+        "normalized_return_mean": metadata.normalized_score(float(returns[whole].mean())),
         "provenance": dataclasses.asdict(metadata.provenance),
     }
     if metadata.discrete:
@@ -143,6 +159,8 @@ SUMMARY_KEYS = (
     "terminal_transitions",
     "episodes_terminated",
     "episodes_truncated",
+    "episodes_cut",
+    "returns_over",
     "duplicate_transitions",
     "invalid_rows",
     "normalized_return_mean",

@@ -67,7 +67,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Fingerprint: `{report['fingerprint'] or 'not saved yet'}`",
         "",
         *_table(
-            ["transitions", "episodes", "mean length", "terminated", "truncated", "duplicates", "invalid", "dropped"],
+            ["transitions", "episodes", "mean length", "terminated", "truncated", "of which cut by logging",
+             "duplicates", "invalid", "dropped"],
             [
                 [
                     report["transitions"],
@@ -75,6 +76,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                     report["episode_length"]["mean"],
                     report["episodes_terminated"],
                     report["episodes_truncated"],
+                    _number(report.get("episodes_cut")),
                     report["duplicate_transitions"],
                     report["invalid_rows"],
                     report["dropped_invalid_rows"],
@@ -82,6 +84,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             ],
         ),
         "## Per-episode returns and costs",
+        "",
+        f"Over {report.get('returns_over', 'every episode')}.",
         "",
         *_table(["", *stats], [["return", *returns.values()], ["cost", *costs.values()]]),
         f"Reference returns: random {_number(report['random_return'])}, expert {_number(report['expert_return'])}; "
