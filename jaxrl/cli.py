@@ -257,6 +257,53 @@ def _report(args) -> int:
     return 0
 
 
+def _add_ope(subparsers) -> None:
+    from jaxrl.ope.run import ESTIMATORS, Options
+
+    defaults = Options()
+    parser = subparsers.add_parser("ope", help="off-policy evaluation: estimate every seed of every run from a dataset "
+                                               "alone (FQE, importance sampling, doubly robust) with intervals")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="runs whose policies are evaluated")
+    parser.add_argument("--dataset", required=True, help="dataset folder of the same env")
+    parser.add_argument("--estimators", default=",".join(ESTIMATORS),
+                        help=f"comma-separated, of {', '.join(ESTIMATORS)} (default: all)")
+    parser.add_argument("--true-returns", type=int, default=0, metavar="N",
+                        help="roll out N episodes per policy for its true value and score the estimators' ranking "
+                             "(default 0: estimates only)")
+    parser.add_argument("--out", help="output folder for ope.json, ope.md, ope.png (default: runs/ope-<env>-<time>)")
+    parser.add_argument("--resamples", type=int, default=defaults.num_resamples, help="bootstrap resamples")
+    parser.add_argument("--level", type=float, default=defaults.level, help="confidence level of the intervals")
+    parser.add_argument("--gamma", type=float, help="discount (default: 0.99, lower where the time limit needs)")
+    parser.add_argument("--policy", default=defaults.policy, choices=("stochastic", "deterministic"),
+                        help="the policy evaluated: act's samples (default) or its mode (FQE only)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of FQE, the bootstrap and the rollouts")
+    parser.add_argument("--set", nargs="+", metavar="KEY=VALUE", default=[], help="FQE config keys (jaxrl/ope/fqe.py)")
+    from jaxrl.infra import compile_cache
+
+    compile_cache.add_option(parser)
+    parser.set_defaults(func=_ope)
+
+
+def _ope(args) -> int:
+    from jaxrl.config import ConfigError, parse_overrides
+    from jaxrl.data.storage import load_metadata
+    from jaxrl.ope import report
+    from jaxrl.ope.run import Options, run_ope
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out or f"runs/ope-{load_metadata(args.dataset).env_name.replace('/', '_')}-{stamp}")
+    if out.exists():
+        raise ConfigError(f"--out {out}: already exists; choose a new folder")
+    options = Options(tuple(name.strip() for name in args.estimators.split(",") if name.strip()), args.true_returns,
+                      args.resamples, args.level, gamma=args.gamma, policy=args.policy, seed=args.seed,
+                      fqe_overrides=parse_overrides(args.set))
+    result = run_ope(Path(args.dataset), [Path(d) for d in args.run_dirs], options)
+    report.write(out, result)
+    print(report.markdown(result))
+    print(f"wrote {out / 'ope.json'}, {out / 'ope.md'}" + (f", {out / 'ope.png'}" if args.true_returns else ""))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from jaxrl.dataset_commands import add_collect_command, add_dataset_commands
 
@@ -270,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     add_collect_command(subparsers)
     add_dataset_commands(subparsers)
     _add_report(subparsers)
+    _add_ope(subparsers)
     args = parser.parse_args(argv)
     if hasattr(args, "compile_cache"):  # the commands that compile; before anything does
         from jaxrl.infra import compile_cache

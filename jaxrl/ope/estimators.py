@@ -185,9 +185,11 @@ def bootstrap(estimator: Estimator, episodes: Episodes, gamma: jax.Array | float
               num_resamples: int = 1000, level: jax.Array | float = 0.95) -> Interval:
     """`estimator`'s estimate and its central `level` percentile bootstrap interval, episodes resampled as units."""
     num_episodes = episodes.reward.shape[0]
-    keys = jax.random.split(key, num_resamples)
+    batch = min(num_resamples, BOOTSTRAP_BATCH)
+    num_batches = -(-num_resamples // batch)  # whole batches: a remainder would compile a second copy of the body
+    keys = jax.random.split(key, num_batches * batch).reshape(num_batches, batch)
     resample = lambda resample_key: estimator(episodes, gamma, _resample_counts(resample_key, num_episodes))
-    samples = jax.lax.map(resample, keys, batch_size=min(num_resamples, BOOTSTRAP_BATCH))  # [R]
+    samples = jax.lax.map(jax.vmap(resample), keys).reshape(-1)[:num_resamples]  # [R]
     tail = (1.0 - level) / 2.0
     low, high = jnp.quantile(samples, jnp.stack([tail, 1.0 - tail]))
     return Interval(estimator(episodes, gamma, jnp.ones(num_episodes)), low, high)

@@ -1,0 +1,311 @@
+"""`jaxrl ope`: off-policy estimates, with bootstrap intervals, of every seed of every given run against one dataset,
+and, given rollouts of the true returns, how well each estimator ranks and selects the policies.
+
+What is estimated: each policy's expected discounted return (and cost) Σ_t γ^t r_t from the env's initial states,
+for the stochastic policy (`act`'s samples, whose density `Learner.log_prob` gives the importance weights) unless
+`policy="deterministic"`, whose density is degenerate: then, as for BC, only FQE applies. γ defaults to
+`default_gamma(time limit)`, small enough that γ^T ≤ 0.01, so FQE's infinite-horizon value and the time-limited
+episodes' value agree (jaxrl/ope/fqe.py).
+
+Which data each estimator reads: FQE trains on every row; its direct-method estimate averages V at the first state
+of every episode (a cut episode started like any other). The importance-sampling family and doubly robust read
+whole episodes only (terminated, or at the time limit: jaxrl/data/episodes.py), since a cut episode's return is
+a prefix of one; they need the dataset's behavior log-probs, which imported data may lack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import envs
+from jaxrl.config import ConfigError, build_config
+from jaxrl.data import storage
+from jaxrl.data.dataset import Dataset
+from jaxrl.data.episodes import EpisodeEnds, episode_ends
+from jaxrl.data.statistics import dataset_statistics
+from jaxrl.evaluate import make_episode_runner
+from jaxrl.experiment import Experiment, RunSpec
+from jaxrl.infra.runner import repeat_hyperparams
+from jaxrl.loop_config import OfflineLoop, loop_keys
+from jaxrl.ope import estimators as est
+from jaxrl.ope import fqe
+from jaxrl.policy import load_run
+from jaxrl.train import make_offline_trainer
+from jaxrl.types import Transition
+
+# The command's estimator names -> jaxrl/ope/estimators.py's; "fqe" is FQE's direct-method estimate.
+ESTIMATORS = {"fqe": "dm", "is": "is", "wis": "wis", "pdis": "pdis", "wpdis": "wpdis", "dr": "dr", "wdr": "wdr"}
+WEIGHTED = tuple(name for name in ESTIMATORS if name != "fqe")  # those that need importance weights
+SIGNALS = ("return", "cost")
+ROW_BATCH = 8192  # dataset rows per call when reading the policy's log-probs and FQE's values (bounds memory)
+VALUE_SAMPLES = 16  # actions per state in V(s) = E_a~π Q(s, a)
+TAIL = 0.01  # default γ keeps γ^(time limit) at most this
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    estimators: tuple[str, ...] = tuple(ESTIMATORS)
+    true_returns: int = 0  # rollout episodes per policy measuring its true value (0: none, no selection metrics)
+    num_resamples: int = 1000  # bootstrap resamples of the episodes
+    level: float = 0.95  # the intervals' confidence level
+    delta: float = 0.05  # HCOPE's lower bound holds with probability 1 - delta
+    gamma: float | None = None  # None: default_gamma(the dataset's time limit)
+    policy: str = "stochastic"  # or "deterministic" (what `jaxrl evaluate` runs; FQE only)
+    seed: int = 0
+    fqe_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)  # FQE config keys (`--set`)
+
+
+class Candidate(NamedTuple):
+    """One run's policies: every seed of its newest checkpoint."""
+
+    run_dir: Path
+    spec: RunSpec
+    experiment: Experiment
+    agent_states: Any  # [S, ...]
+    chunk: int
+
+
+def default_gamma(time_limit: int) -> float:
+    """0.99, or less where needed so that γ^time_limit ≤ TAIL (pendulum's 200 steps: 0.977)."""
+    return min(0.99, TAIL ** (1.0 / time_limit))
+
+
+def check_options(options: Options) -> None:
+    unknown = [name for name in options.estimators if name not in ESTIMATORS]
+    if unknown or not options.estimators:
+        raise ConfigError(f"--estimators: unknown {', '.join(unknown) or '(none given)'}; "
+                          f"known: {', '.join(ESTIMATORS)}")
+    if options.policy not in ("stochastic", "deterministic"):
+        raise ConfigError(f"--policy: expected stochastic or deterministic, got {options.policy!r}")
+    if options.true_returns < 0 or options.num_resamples < 2 or not 0 < options.level < 1:
+        raise ConfigError("--true-returns must be >= 0, --resamples >= 2 and --level in (0, 1); got "
+                          f"{options.true_returns}, {options.num_resamples}, {options.level}")
+    if options.gamma is not None and not 0 < options.gamma < 1:
+        raise ConfigError(f"--gamma: expected a discount in (0, 1), got {options.gamma}")
+
+
+def load_candidates(run_dirs: list[Path], metadata: Any, dataset_dir: Path) -> list[Candidate]:
+    """Every run's policies, refused where the run's env or observation size is not the dataset's."""
+    candidates = []
+    for run_dir in run_dirs:
+        if not (run_dir / "config.yaml").is_file():
+            raise ConfigError(f"{run_dir}: not a run directory (no config.yaml)")
+        spec, experiment, agent_states, chunk = load_run(run_dir)
+        if spec.env != metadata.env_name or experiment.env_spec.obs_size != metadata.obs_size:
+            raise ConfigError(f"{run_dir}: its policies act in {spec.env} (observations of size "
+                              f"{experiment.env_spec.obs_size}); the dataset {dataset_dir} was logged in "
+                              f"{metadata.env_name} (size {metadata.obs_size})")
+        if experiment.env_spec.discrete:
+            raise ConfigError(f"{run_dir}: discrete actions; FQE models continuous actions for now")
+        candidates.append(Candidate(run_dir, spec, experiment, agent_states, chunk))
+    return candidates
+
+
+def padded(ends: EpisodeEnds, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices [E, T] of the chosen episodes, padded with their last row, and the mask [E, T]."""
+    first, length = ends.first_row[which], ends.length[which]
+    steps = np.arange(int(length.max()))
+    mask = steps[None, :] < length[:, None]
+    index = first[:, None] + np.minimum(steps[None, :], length[:, None] - 1)
+    return index.astype(np.int32), mask.astype(np.float32)
+
+
+def fit_fqe(candidate: Candidate, transition: Transition, config: fqe.Config, key: jax.Array):
+    """FQE of each of the run's seeds, vmapped over the seeds in one program: the model and its states [S]."""
+    model = fqe.make_fqe(config, candidate.experiment.env_spec, candidate.experiment.learner,
+                         dataset_statistics(transition))
+    trainer = make_offline_trainer(model.learner, None, loop_keys(OfflineLoop, config), 1)
+    num_seeds = len(candidate.spec.seeds)
+    hyperparams = repeat_hyperparams(model.learner.hyperparams, num_seeds)
+    state = jax.vmap(trainer.init)(jax.random.split(key, num_seeds), hyperparams)
+    state = state._replace(agent=fqe.attach_policy(state.agent, candidate.agent_states))
+    chunk = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None, None)))
+    state, metrics = chunk(state, Dataset.from_numpy(transition), jnp.int32(config.num_updates))
+    return model, state.agent, {name: np.asarray(value).tolist() for name, value in metrics.items()}
+
+
+def per_row(model: fqe.FQE, fqe_state: Any, log_prob: Any, transition: Transition, key: jax.Array) -> dict:
+    """For one policy, on every dataset row: its log-prob of the logged action (nan without a density), FQE's
+    Q(s, a) and V(s), [N] and [N, 2], in batches of ROW_BATCH rows."""
+
+    def batch(rows: tuple) -> tuple:
+        obs, action, batch_key = rows
+        density = log_prob(fqe_state.policy, obs, action) if log_prob else jnp.full(obs.shape[0], jnp.nan)
+        return (density, model.q_values(fqe_state, obs, action),
+                model.state_values(fqe_state, obs, batch_key, VALUE_SAMPLES))
+
+    rows = len(transition.obs)
+    num_batches = -(-rows // ROW_BATCH)
+    pad = num_batches * ROW_BATCH - rows
+    chunks = lambda x: jnp.pad(jnp.asarray(x), [(0, pad)] + [(0, 0)] * (np.ndim(x) - 1)).reshape(
+        num_batches, ROW_BATCH, *np.shape(x)[1:])
+    out = jax.jit(lambda o, a, k: jax.lax.map(batch, (o, a, k)))(
+        chunks(transition.obs), chunks(transition.action), jax.random.split(key, num_batches))
+    density, q, v = (np.asarray(x).reshape(num_batches * ROW_BATCH, *np.shape(x)[2:])[:rows] for x in out)
+    return {"log_prob": density, "q": q, "v": v}
+
+
+def estimate(name: str, episodes: est.Episodes, gamma: float, key: jax.Array, options: Options) -> dict:
+    interval = est.bootstrap(est.ESTIMATORS[ESTIMATORS[name]], episodes, gamma, key, options.num_resamples,
+                             options.level)
+    return {field: float(value) for field, value in interval._asdict().items()}
+
+
+def signal_episodes(transition: Transition, rows: dict, index: np.ndarray, mask: np.ndarray, signal: int
+                    ) -> est.Episodes:
+    """The Episodes of the return (signal 0) or the cost (1) of one policy on the chosen episodes."""
+    values = transition.reward if signal == 0 else transition.cost
+    log_ratio = rows["log_prob"] - transition.behavior_log_prob
+    return est.Episodes(jnp.asarray(values[index]), jnp.asarray(mask), jnp.asarray(log_ratio[index]),
+                        jnp.asarray(rows["q"][index, signal]), jnp.asarray(rows["v"][index, signal]))
+
+
+def hcope(episodes: est.Episodes, transition: Transition, gamma: float, time_limit: int, key: jax.Array,
+          delta: float) -> float | None:
+    """HCOPE's 1-δ lower bound on the expected return (Thomas et al. 2015), rewards bounded by the dataset's own
+    min and max reward (an assumption: the bound is only as sound as that range)."""
+    if episodes.reward.shape[0] < 4:
+        return None
+    g_min, g_max = est.return_range(float(transition.reward.min()), float(transition.reward.max()), time_limit, gamma)
+    returns = est.normalize_returns(est.discounted_returns(episodes, gamma), g_min, g_max)
+    bound = est.hcope_lower_bound(returns, est.trajectory_log_weights(episodes), key, delta)
+    return float(est.denormalize(bound, g_min, g_max))
+
+
+def true_values(candidate: Candidate, episodes: int, gamma: float, deterministic: bool, key: jax.Array) -> dict:
+    """Rollouts of every seed's policy: discounted return and cost means [S] and their standard errors."""
+    env = envs.make(candidate.spec.env)
+    spec = envs.spec(candidate.spec.env, env)
+    runner = make_episode_runner(candidate.experiment.learner, envs.eval_env(env, episodes, spec.episode_length),
+                                 spec.episode_length, deterministic)
+    num_seeds = len(candidate.spec.seeds)
+    totals = jax.jit(jax.vmap(runner, in_axes=(0, 0, None)))(candidate.agent_states,
+                                                              jax.random.split(key, num_seeds), jnp.float32(gamma))
+    returns, costs = np.asarray(totals.discounted_returns), np.asarray(totals.discounted_costs)
+    return {"return": returns.mean(axis=1), "return_stderr": returns.std(axis=1, ddof=1) / math.sqrt(episodes),
+            "cost": costs.mean(axis=1), "undiscounted_return": np.asarray(totals.returns).mean(axis=1)}
+
+
+def fqe_config(options: Options, gamma: float) -> fqe.Config:
+    return build_config(fqe.Config, {"gamma": gamma, "deterministic": options.policy == "deterministic",
+                                     **options.fqe_overrides}, "--set (FQE keys)")
+
+
+def first_state_episodes(rows: dict, ends: EpisodeEnds, signal: int) -> est.Episodes:
+    """FQE's direct method reads V at the first state of every episode, cut ones included: one step each."""
+    v = jnp.asarray(rows["v"][ends.first_row, signal])[:, None]  # [E, 1]
+    zeros = jnp.zeros_like(v)
+    return est.Episodes(zeros, jnp.ones_like(v), zeros, zeros, v)
+
+
+def policy_estimates(rows: dict, transition: Transition, ends: EpisodeEnds, whole: tuple | None, gamma: float,
+                     time_limit: int, not_weighted: str | None, key: jax.Array, options: Options) -> dict:
+    """Every estimator's estimate and interval of one policy's return and cost, or why it does not apply; the
+    effective sample size of its trajectory weights and HCOPE's lower bound where weights exist."""
+    result: dict[str, Any] = {"estimates": {}, "unavailable": {}}
+    for name in options.estimators:
+        if name != "fqe" and not_weighted:
+            result["unavailable"][name] = not_weighted
+            continue
+        key, name_key = jax.random.split(key)
+        result["estimates"][name] = {
+            signal_name: estimate(name, first_state_episodes(rows, ends, signal) if name == "fqe" else
+                                  signal_episodes(transition, rows, *whole, signal), gamma, name_key, options)
+            for signal, signal_name in enumerate(SIGNALS)}
+    if not not_weighted:
+        episodes = signal_episodes(transition, rows, *whole, 0)
+        log_weights = est.trajectory_log_weights(episodes)
+        result["effective_sample_size"] = float(est.effective_sample_size(log_weights, jnp.ones_like(log_weights)))
+        result["hcope_lower_bound"] = hcope(episodes, transition, gamma, time_limit, key, options.delta)
+    return result
+
+
+def weighted_unavailable(transition: Transition, dataset_dir: Path, whole: np.ndarray, options: Options,
+                         candidate: Candidate) -> str | None:
+    """Why the importance-sampling family and doubly robust cannot estimate this run's policies, or None."""
+    if not np.isfinite(transition.behavior_log_prob).all():
+        return (f"{dataset_dir} has no behavior log-probs (imported data?): importance weights need the logging "
+                "policy's density at every logged action")
+    if not whole.any():
+        return f"{dataset_dir} has no whole episode (all were cut by the logging budget)"
+    if options.policy == "deterministic":
+        return "the deterministic policy has no density (use the stochastic policy, the default)"
+    if candidate.experiment.learner.log_prob is None:
+        return f"{candidate.spec.agent}'s policy is deterministic: it has no density to weigh by"
+    return None
+
+
+def selection(policies: list[dict], behavior_value: float, options: Options) -> dict:
+    """Per estimator, over the policies it estimated: Spearman, regret@k, MSE, interval coverage, SharpeRatio@k
+    (jaxrl/ope/selection.py) of the return estimates against the rollouts' true values."""
+    from jaxrl.ope.selection import selection_metrics
+
+    scores = {}
+    for name in options.estimators:
+        chosen = [p for p in policies if name in p["estimates"]]
+        if len(chosen) < 2:
+            continue
+        column = {field: jnp.asarray([p["estimates"][name]["return"][field] for p in chosen])
+                  for field in ("estimate", "low", "high")}
+        truth = jnp.asarray([p["true_return"] for p in chosen])
+        ks = tuple(k for k in (1, 3) if k <= len(chosen))
+        metrics = selection_metrics(column["estimate"], truth, column["low"], column["high"],
+                                    jnp.float32(behavior_value), ks)
+        scores[name] = {"policies": len(chosen), **{key: float(value) for key, value in metrics.items()}}
+    return scores
+
+
+def behavior_return(transition: Transition, whole: tuple, gamma: float) -> float:
+    """The logging policy's value: the mean discounted return of the dataset's whole episodes (on-policy)."""
+    index, mask = whole
+    return float((transition.reward[index] * mask * gamma ** np.arange(index.shape[1])).sum(axis=1).mean())
+
+
+def run_ope(dataset_dir: Path, run_dirs: list[Path], options: Options) -> dict:
+    """Estimates for every seed of every run (and the selection metrics with `options.true_returns`)."""
+    check_options(options)
+    transition, metadata = storage.load(dataset_dir)
+    candidates = load_candidates(run_dirs, metadata, dataset_dir)
+    time_limit = metadata.time_limit or candidates[0].experiment.env_spec.episode_length
+    gamma = options.gamma or default_gamma(time_limit)
+    config = fqe_config(options, gamma)
+    ends = episode_ends(transition.episode_id, transition.discount, metadata.time_limit)
+    whole = padded(ends, ends.complete) if ends.complete.any() else None
+    behavior_value = behavior_return(transition, whole, gamma) if whole else None
+    key = jax.random.key(options.seed)
+    policies = []
+    for candidate in candidates:
+        key, fqe_key, rows_key, true_key, estimate_key = jax.random.split(key, 5)
+        model, states, fqe_metrics = fit_fqe(candidate, transition, config, fqe_key)
+        truth = (true_values(candidate, options.true_returns, gamma, options.policy == "deterministic", true_key)
+                 if options.true_returns else None)
+        not_weighted = weighted_unavailable(transition, dataset_dir, ends.complete, options, candidate)
+        for index, seed in enumerate(candidate.spec.seeds):
+            state = jax.tree.map(lambda leaf, i=index: leaf[i], states)
+            rows = per_row(model, state, candidate.experiment.learner.log_prob if not not_weighted else None,
+                           transition, jax.random.fold_in(rows_key, index))
+            entry = {"run": str(candidate.run_dir), "agent": candidate.spec.agent, "seed": seed,
+                     "checkpoint": candidate.chunk, "fqe_loss": fqe_metrics["fqe_loss"][index],
+                     **policy_estimates(rows, transition, ends, whole, gamma, time_limit, not_weighted,
+                                        jax.random.fold_in(estimate_key, index), options)}
+            if truth is not None:
+                entry.update({"true_return": float(truth["return"][index]),
+                              "true_return_stderr": float(truth["return_stderr"][index]),
+                              "true_cost": float(truth["cost"][index]),
+                              "true_undiscounted_return": float(truth["undiscounted_return"][index])})
+            policies.append(entry)
+    return {"dataset": str(dataset_dir), "env": metadata.env_name, "gamma": gamma, "policy": options.policy,
+            "estimators": list(options.estimators),
+            "level": options.level, "num_resamples": options.num_resamples, "hcope_delta": options.delta,
+            "true_return_episodes": options.true_returns, "fqe_config": dataclasses.asdict(config),
+            "episodes": {"total": int(len(ends.length)), "whole": int(ends.complete.sum()),
+                         "cut": int(ends.cut.sum()), "time_limit": metadata.time_limit},
+            "behavior_value": behavior_value, "policies": policies,
+            "selection": selection(policies, behavior_value, options) if options.true_returns and whole else {}}
