@@ -263,7 +263,8 @@ def _add_ope(subparsers) -> None:
     defaults = Options()
     parser = subparsers.add_parser("ope", help="off-policy evaluation: estimate every seed of every run from a dataset "
                                                "alone (FQE, importance sampling, doubly robust) with intervals")
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="runs whose policies are evaluated")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="runs whose policies (every seed) are evaluated; RUN_DIR@N takes checkpoint N")
     parser.add_argument("--dataset", required=True, help="dataset folder of the same env")
     parser.add_argument("--estimators", default=",".join(ESTIMATORS),
                         help=f"comma-separated, of {', '.join(ESTIMATORS)} (default: all)")
@@ -297,7 +298,7 @@ def _ope(args) -> int:
     options = Options(tuple(name.strip() for name in args.estimators.split(",") if name.strip()), args.true_returns,
                       args.resamples, args.level, gamma=args.gamma, policy=args.policy, seed=args.seed,
                       fqe_overrides=parse_overrides(args.set))
-    result = run_ope(Path(args.dataset), [Path(d) for d in args.run_dirs], options)
+    result = run_ope(Path(args.dataset), args.run_dirs, options)
     report.write(out, result)
     print(report.markdown(result))
     print(f"wrote {out / 'ope.json'}, {out / 'ope.md'}" + (f", {out / 'ope.png'}" if args.true_returns else ""))

@@ -18,7 +18,7 @@ def _value(number: float | None, digits: int = 1) -> str:
 
 
 def _policy_name(policy: dict[str, Any]) -> str:
-    return f"{Path(policy['run']).name} ({policy['agent']}, seed {policy['seed']})"
+    return f"{Path(policy['run']).name}@{policy['checkpoint']} ({policy['agent']}, seed {policy['seed']})"
 
 
 def policy_table(result: dict[str, Any]) -> list[str]:

@@ -63,13 +63,14 @@ class Options:
 
 
 class Candidate(NamedTuple):
-    """One run's policies: every seed of its newest checkpoint."""
+    """One run's policies: every seed of each checkpoint asked for, stacked as P = checkpoints x seeds, so FQE,
+    the log-probs and the rollouts of all of them are one program each."""
 
     run_dir: Path
     spec: RunSpec
     experiment: Experiment
-    agent_states: Any  # [S, ...]
-    chunk: int
+    agent_states: Any  # [P, ...]
+    labels: list[tuple[int, int]]  # [P] (checkpoint, seed)
 
 
 def default_gamma(time_limit: int) -> float:
@@ -91,20 +92,36 @@ def check_options(options: Options) -> None:
         raise ConfigError(f"--gamma: expected a discount in (0, 1), got {options.gamma}")
 
 
-def load_candidates(run_dirs: list[Path], metadata: Any, dataset_dir: Path) -> list[Candidate]:
-    """Every run's policies, refused where the run's env or observation size is not the dataset's."""
-    candidates = []
-    for run_dir in run_dirs:
+def parse_run(text: str) -> tuple[Path, int | None]:
+    """`RUN_DIR` (its newest checkpoint) or `RUN_DIR@N` (checkpoint N, e.g. a PPO run's policies along training)."""
+    path, at, chunk = text.rpartition("@")
+    if at and not Path(text).exists() and chunk.isdigit():
+        return Path(path), int(chunk)
+    return Path(text), None
+
+
+def load_candidates(runs: list[str], metadata: Any, dataset_dir: Path) -> list[Candidate]:
+    """Every run's policies (runs named twice, at other checkpoints, are one candidate), refused where the run's
+    env or observation size is not the dataset's."""
+    chunks_by_run: dict[Path, list[int | None]] = {}
+    for text in runs:
+        run_dir, chunk = parse_run(text)
         if not (run_dir / "config.yaml").is_file():
             raise ConfigError(f"{run_dir}: not a run directory (no config.yaml)")
-        spec, experiment, agent_states, chunk = load_run(run_dir)
+        chunks_by_run.setdefault(run_dir, []).append(chunk)
+    candidates = []
+    for run_dir, chunks in chunks_by_run.items():
+        loaded = [load_run(run_dir, chunk=chunk) for chunk in chunks]
+        spec, experiment = loaded[0][:2]
         if spec.env != metadata.env_name or experiment.env_spec.obs_size != metadata.obs_size:
             raise ConfigError(f"{run_dir}: its policies act in {spec.env} (observations of size "
                               f"{experiment.env_spec.obs_size}); the dataset {dataset_dir} was logged in "
                               f"{metadata.env_name} (size {metadata.obs_size})")
         if experiment.env_spec.discrete:
             raise ConfigError(f"{run_dir}: discrete actions; FQE models continuous actions for now")
-        candidates.append(Candidate(run_dir, spec, experiment, agent_states, chunk))
+        states = jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *(entry[2] for entry in loaded))
+        labels = [(entry[3], seed) for entry in loaded for seed in spec.seeds]
+        candidates.append(Candidate(run_dir, spec, experiment, states, labels))
     return candidates
 
 
@@ -118,38 +135,46 @@ def padded(ends: EpisodeEnds, which: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def fit_fqe(candidate: Candidate, transition: Transition, config: fqe.Config, key: jax.Array):
-    """FQE of each of the run's seeds, vmapped over the seeds in one program: the model and its states [S]."""
+    """FQE of each of the candidate's policies, vmapped in one program: the model and its states [P]."""
     model = fqe.make_fqe(config, candidate.experiment.env_spec, candidate.experiment.learner,
                          dataset_statistics(transition))
     trainer = make_offline_trainer(model.learner, None, loop_keys(OfflineLoop, config), 1)
-    num_seeds = len(candidate.spec.seeds)
-    hyperparams = repeat_hyperparams(model.learner.hyperparams, num_seeds)
-    state = jax.vmap(trainer.init)(jax.random.split(key, num_seeds), hyperparams)
+    num_policies = len(candidate.labels)
+    hyperparams = repeat_hyperparams(model.learner.hyperparams, num_policies)
+    state = jax.vmap(trainer.init)(jax.random.split(key, num_policies), hyperparams)
     state = state._replace(agent=fqe.attach_policy(state.agent, candidate.agent_states))
     chunk = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None, None)))
     state, metrics = chunk(state, Dataset.from_numpy(transition), jnp.int32(config.num_updates))
     return model, state.agent, {name: np.asarray(value).tolist() for name, value in metrics.items()}
 
 
-def per_row(model: fqe.FQE, fqe_state: Any, log_prob: Any, transition: Transition, key: jax.Array) -> dict:
-    """For one policy, on every dataset row: its log-prob of the logged action (nan without a density), FQE's
-    Q(s, a) and V(s), [N] and [N, 2], in batches of ROW_BATCH rows."""
-
-    def batch(rows: tuple) -> tuple:
-        obs, action, batch_key = rows
-        density = log_prob(fqe_state.policy, obs, action) if log_prob else jnp.full(obs.shape[0], jnp.nan)
-        return (density, model.q_values(fqe_state, obs, action),
-                model.state_values(fqe_state, obs, batch_key, VALUE_SAMPLES))
-
+def make_per_row(model: fqe.FQE, log_prob: Any, transition: Transition):
+    """`per_row(fqe_state, key)`: for one policy, on every dataset row, its log-prob of the logged action (nan
+    without a density), FQE's Q(s, a) and V(s), [N] and [N, 2]; in batches of ROW_BATCH rows, one compiled
+    program for every policy of a candidate."""
     rows = len(transition.obs)
     num_batches = -(-rows // ROW_BATCH)
     pad = num_batches * ROW_BATCH - rows
     chunks = lambda x: jnp.pad(jnp.asarray(x), [(0, pad)] + [(0, 0)] * (np.ndim(x) - 1)).reshape(
         num_batches, ROW_BATCH, *np.shape(x)[1:])
-    out = jax.jit(lambda o, a, k: jax.lax.map(batch, (o, a, k)))(
-        chunks(transition.obs), chunks(transition.action), jax.random.split(key, num_batches))
-    density, q, v = (np.asarray(x).reshape(num_batches * ROW_BATCH, *np.shape(x)[2:])[:rows] for x in out)
-    return {"log_prob": density, "q": q, "v": v}
+    obs, action = chunks(transition.obs), chunks(transition.action)
+
+    @jax.jit
+    def compute(fqe_state: Any, key: jax.Array) -> tuple:
+        def batch(inputs: tuple) -> tuple:
+            obs, action, batch_key = inputs
+            density = log_prob(fqe_state.policy, obs, action) if log_prob else jnp.full(obs.shape[0], jnp.nan)
+            return (density, model.q_values(fqe_state, obs, action),
+                    model.state_values(fqe_state, obs, batch_key, VALUE_SAMPLES))
+
+        return jax.lax.map(batch, (obs, action, jax.random.split(key, num_batches)))
+
+    def per_row(fqe_state: Any, key: jax.Array) -> dict:
+        out = compute(fqe_state, key)
+        density, q, v = (np.asarray(x).reshape(num_batches * ROW_BATCH, *np.shape(x)[2:])[:rows] for x in out)
+        return {"log_prob": density, "q": q, "v": v}
+
+    return per_row
 
 
 def estimate(name: str, episodes: est.Episodes, gamma: float, key: jax.Array, options: Options) -> dict:
@@ -180,14 +205,13 @@ def hcope(episodes: est.Episodes, transition: Transition, gamma: float, time_lim
 
 
 def true_values(candidate: Candidate, episodes: int, gamma: float, deterministic: bool, key: jax.Array) -> dict:
-    """Rollouts of every seed's policy: discounted return and cost means [S] and their standard errors."""
+    """Rollouts of each of the candidate's policies: discounted return and cost means [P], standard errors."""
     env = envs.make(candidate.spec.env)
     spec = envs.spec(candidate.spec.env, env)
     runner = make_episode_runner(candidate.experiment.learner, envs.eval_env(env, episodes, spec.episode_length),
                                  spec.episode_length, deterministic)
-    num_seeds = len(candidate.spec.seeds)
-    totals = jax.jit(jax.vmap(runner, in_axes=(0, 0, None)))(candidate.agent_states,
-                                                              jax.random.split(key, num_seeds), jnp.float32(gamma))
+    totals = jax.jit(jax.vmap(runner, in_axes=(0, 0, None)))(
+        candidate.agent_states, jax.random.split(key, len(candidate.labels)), jnp.float32(gamma))
     returns, costs = np.asarray(totals.discounted_returns), np.asarray(totals.discounted_costs)
     return {"return": returns.mean(axis=1), "return_stderr": returns.std(axis=1, ddof=1) / math.sqrt(episodes),
             "cost": costs.mean(axis=1), "undiscounted_return": np.asarray(totals.returns).mean(axis=1)}
@@ -268,11 +292,12 @@ def behavior_return(transition: Transition, whole: tuple, gamma: float) -> float
     return float((transition.reward[index] * mask * gamma ** np.arange(index.shape[1])).sum(axis=1).mean())
 
 
-def run_ope(dataset_dir: Path, run_dirs: list[Path], options: Options) -> dict:
-    """Estimates for every seed of every run (and the selection metrics with `options.true_returns`)."""
+def run_ope(dataset_dir: Path, runs: list[str], options: Options) -> dict:
+    """Estimates for every seed of every run (`RUN_DIR` or `RUN_DIR@CHECKPOINT`), and the selection metrics with
+    `options.true_returns`."""
     check_options(options)
     transition, metadata = storage.load(dataset_dir)
-    candidates = load_candidates(run_dirs, metadata, dataset_dir)
+    candidates = load_candidates(runs, metadata, dataset_dir)
     time_limit = metadata.time_limit or candidates[0].experiment.env_spec.episode_length
     gamma = options.gamma or default_gamma(time_limit)
     config = fqe_config(options, gamma)
@@ -287,12 +312,13 @@ def run_ope(dataset_dir: Path, run_dirs: list[Path], options: Options) -> dict:
         truth = (true_values(candidate, options.true_returns, gamma, options.policy == "deterministic", true_key)
                  if options.true_returns else None)
         not_weighted = weighted_unavailable(transition, dataset_dir, ends.complete, options, candidate)
-        for index, seed in enumerate(candidate.spec.seeds):
+        per_row = make_per_row(model, candidate.experiment.learner.log_prob if not not_weighted else None,
+                               transition)
+        for index, (chunk, seed) in enumerate(candidate.labels):
             state = jax.tree.map(lambda leaf, i=index: leaf[i], states)
-            rows = per_row(model, state, candidate.experiment.learner.log_prob if not not_weighted else None,
-                           transition, jax.random.fold_in(rows_key, index))
+            rows = per_row(state, jax.random.fold_in(rows_key, index))
             entry = {"run": str(candidate.run_dir), "agent": candidate.spec.agent, "seed": seed,
-                     "checkpoint": candidate.chunk, "fqe_loss": fqe_metrics["fqe_loss"][index],
+                     "checkpoint": chunk, "fqe_loss": fqe_metrics["fqe_loss"][index],
                      **policy_estimates(rows, transition, ends, whole, gamma, time_limit, not_weighted,
                                         jax.random.fold_in(estimate_key, index), options)}
             if truth is not None:
