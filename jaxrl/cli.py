@@ -305,6 +305,45 @@ def _ope(args) -> int:
     return 0
 
 
+def _add_shift(subparsers) -> None:
+    from jaxrl.safety.shift import Options
+
+    defaults = Options()
+    parser = subparsers.add_parser("shift", help="distribution shift of a run's policies against a dataset: state "
+                                                 "novelty, action likelihood, Q-ensemble disagreement")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="runs (RUN_DIR@N: checkpoint N)")
+    parser.add_argument("--dataset", required=True, help="dataset folder of the same env")
+    parser.add_argument("--episodes", type=int, default=defaults.episodes, help="rollout episodes per policy")
+    parser.add_argument("--ensemble", type=int, default=defaults.ensemble_size, help="FQE critics")
+    parser.add_argument("--novelty-threshold", type=float, default=defaults.novelty_threshold)
+    parser.add_argument("--likelihood-quantile", type=float, default=defaults.likelihood_quantile)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="output folder (default: runs/shift-<env>-<time>)")
+    parser.add_argument("--set", nargs="+", metavar="KEY=VALUE", default=[], help="FQE config keys")
+    from jaxrl.infra import compile_cache
+
+    compile_cache.add_option(parser)
+    parser.set_defaults(func=_shift)
+
+
+def _shift(args) -> int:
+    from jaxrl.config import ConfigError, parse_overrides
+    from jaxrl.data.storage import load_metadata
+    from jaxrl.safety import shift
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out or f"runs/shift-{load_metadata(args.dataset).env_name.replace('/', '_')}-{stamp}")
+    if out.exists():
+        raise ConfigError(f"--out {out}: already exists; choose a new folder")
+    options = shift.Options(args.episodes, args.ensemble, args.novelty_threshold, args.likelihood_quantile,
+                            seed=args.seed, fqe_overrides=parse_overrides(args.set))
+    summary, arrays = shift.run_shift(Path(args.dataset), args.run_dirs, options)
+    shift.write(out, summary, arrays)
+    print(shift.markdown(summary))
+    print(f"wrote {out / 'shift.json'}, {out / 'shift.md'}, {out / 'shift_states.npz'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from jaxrl.dataset_commands import add_collect_command, add_dataset_commands
 
@@ -319,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     add_dataset_commands(subparsers)
     _add_report(subparsers)
     _add_ope(subparsers)
+    _add_shift(subparsers)
     args = parser.parse_args(argv)
     if hasattr(args, "compile_cache"):  # the commands that compile; before anything does
         from jaxrl.infra import compile_cache

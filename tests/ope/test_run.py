@@ -11,32 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import envs
-from jaxrl import collect as collect_lib
-from jaxrl import tiers
 from jaxrl.cli import main
 from jaxrl.data import storage
-from jaxrl.data.metadata import Metadata
 from jaxrl.ope.run import Options, run_ope
 
-ENV = "pointmass"
-# PPO's pointmass config for 12 iterations of 2048 steps, a checkpoint after each: from near random to good.
-PPO_OVERRIDES = ["total_steps=24576", "eval_every=2048", "eval_episodes=16"]
-LOGGER = 4  # the checkpoint that logs the dataset
+LOGGER = 4  # the checkpoint that logged the dataset (tests/conftest.py, pointmass_logged)
 FAST_FQE = {"num_updates": 2000, "hidden_sizes": [64, 64], "batch_size": 256}
 
 
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory) -> dict:
-    """A PPO run and a dataset of 16 envs x 400 steps (64 whole episodes of 100 steps) logged by checkpoint 4."""
-    out = tmp_path_factory.mktemp("ope")
-    run_dir = tiers.train_ppo(ENV, out / "ppo_run", PPO_OVERRIDES, seed=0, wandb_mode="disabled")
-    behavior, _ = collect_lib.behavior_from_run(run_dir, chunk=LOGGER)
-    spec = envs.spec(ENV, envs.make(ENV))
-    metadata = Metadata(env_name=ENV, obs_size=spec.obs_size, action_size=spec.action_size, discrete=False,
-                        time_limit=spec.episode_length)
-    storage.save(out / "data", collect_lib.collect(behavior, ENV, 6400, 16, seed=1), metadata)
-    return {"run": str(run_dir), "data": out / "data", "returns": tiers.checkpoint_returns(run_dir), "out": out}
+def logged(pointmass_logged) -> dict:
+    return pointmass_logged
 
 
 def test_with_the_logging_policy_as_target_the_weighted_estimators_give_the_on_policy_average(logged):
