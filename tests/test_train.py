@@ -80,6 +80,7 @@ def test_offline_run_does_exactly_num_updates_and_iqls_cosine_ends_with_it(rando
     assert count == 25 and schedule(count - 1) > 0 and schedule(count) == 0
 
 
+@pytest.mark.slow  # 15 s; resume after kill -9 is checked bit-exact in the default suite (tests/test_cli.py)
 def test_resuming_a_finished_run_changes_nothing(tmp_path):
     overrides = {"num_envs": 4, "unroll_length": 8, "num_minibatches": 2, "total_steps": 96, "eval_every": 64,
                  "eval_episodes": 2, "policy_hidden_sizes": (8,), "value_hidden_sizes": (8,)}

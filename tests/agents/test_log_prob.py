@@ -16,7 +16,9 @@ from jaxrl.networks import squashed_log_prob
 from jaxrl.types import EnvSpec
 
 SPEC_1D = EnvSpec(name="synthetic-1d", obs_size=3, action_size=1, discrete=False, episode_length=10)
-STOCHASTIC = ("ppo", "sac", "rlpd", "iql", "cql", "calql")
+# RLPD's and Cal-QL's densities are SAC's and CQL's code: checked in the slow suite only.
+STOCHASTIC = ("ppo", "sac", "iql", "cql", pytest.param("rlpd", marks=pytest.mark.slow),
+              pytest.param("calql", marks=pytest.mark.slow))
 SMALL = {"hidden_sizes": (16, 16)}
 
 

@@ -63,7 +63,9 @@ def test_the_flag_or_the_variable_turns_the_cache_off(environment, flag_on, sett
     ["evaluate", "{tmp}"],
     ["collect", "--env", "pointmass", "--policy", "random", "--steps", "0", "--out", "{tmp}/d"],
     ["dataset", "make", "--env", "pointmass", "--steps", "0", "--out", "{tmp}/d"],
-], ids=["train", "sweep", "resume", "evaluate", "collect", "dataset make"])
+    ["ope", "--dataset", "{tmp}/missing", "{tmp}"],
+    ["shift", "--dataset", "{tmp}/missing", "{tmp}"],
+], ids=["train", "sweep", "resume", "evaluate", "collect", "dataset make", "ope", "shift"])
 def test_every_compiling_command_configures_the_cache_and_takes_the_flag(monkeypatch, tmp_path, argv):
     calls = []
     monkeypatch.setattr(compile_cache, "configure", calls.append)
@@ -93,6 +95,7 @@ def summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
+@pytest.mark.slow  # three jaxrl processes (32 s); the cache's configuration is checked in the default suite
 def test_a_second_run_and_a_resume_load_their_programs_from_the_cache(tmp_path):
     cache = tmp_path / "cache"
     jaxrl(cache, *TINY_RUN, "--run-dir", str(tmp_path / "first"))

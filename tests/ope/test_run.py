@@ -17,6 +17,7 @@ from jaxrl.ope.run import Options, run_ope
 
 LOGGER = 4  # the checkpoint that logged the dataset (tests/conftest.py, pointmass_logged)
 FAST_FQE = {"num_updates": 2000, "hidden_sizes": [64, 64], "batch_size": 256}
+TINY_FQE = {"num_updates": 100, "hidden_sizes": [16, 16], "batch_size": 64}  # where only availability is checked
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_the_command_ranks_checkpoints_of_different_quality_by_their_true_return
 
 
 def test_a_deterministic_policy_gets_fqe_only_with_the_reason(logged):
-    options = Options(estimators=("fqe", "wis"), policy="deterministic", num_resamples=20, fqe_overrides=FAST_FQE)
+    options = Options(estimators=("fqe", "wis"), policy="deterministic", num_resamples=20, fqe_overrides=TINY_FQE)
     policy = run_ope(logged["data"], [f"{logged['run']}@{LOGGER}"], options)["policies"][0]
     assert "fqe" in policy["estimates"] and "wis" not in policy["estimates"]
     assert "no density" in policy["unavailable"]["wis"]
@@ -93,6 +94,6 @@ def test_imported_data_without_behavior_log_probs_gets_fqe_only(logged, tmp_path
     transition, metadata = storage.load(logged["data"])
     storage.save(tmp_path / "no_log_probs", transition._replace(
         behavior_log_prob=np.full_like(transition.behavior_log_prob, np.nan)), metadata)
-    options = Options(estimators=("fqe", "pdis"), num_resamples=20, fqe_overrides=FAST_FQE)
+    options = Options(estimators=("fqe", "pdis"), num_resamples=20, fqe_overrides=TINY_FQE)
     policy = run_ope(tmp_path / "no_log_probs", [f"{logged['run']}@{LOGGER}"], options)["policies"][0]
     assert "no behavior log-probs" in policy["unavailable"]["pdis"] and "fqe" in policy["estimates"]

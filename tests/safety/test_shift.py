@@ -16,7 +16,7 @@ from jaxrl.cli import main
 from jaxrl.data.dataset import Dataset
 from jaxrl.data.statistics import dataset_statistics
 from jaxrl.loop_config import OfflineLoop
-from jaxrl.safety import behavior
+from jaxrl.safety import behavior, shift
 from jaxrl.safety.novelty import _nearest, fit_novelty, novelty
 from jaxrl.train import make_offline_trainer
 from jaxrl.types import EnvSpec, Transition
@@ -58,16 +58,26 @@ def test_the_behavior_model_learns_the_density_of_logged_actions():
     assert np.corrcoef(fitted, true_log_prob)[0, 1] > 0.95
 
 
-def test_the_logging_policy_stays_in_distribution_and_a_later_one_strays(pointmass_logged, capsys):
+def test_the_logging_policy_stays_in_distribution_and_a_later_one_strays(pointmass_logged):
     out = pointmass_logged["out"] / "shift"
     run = pointmass_logged["run"]
-    argv = ["shift", "--dataset", str(pointmass_logged["data"]), f"{run}@4", f"{run}@12", "--episodes", "8",
-            "--ensemble", "3", "--out", str(out), "--set", "num_updates=1000", "hidden_sizes=[32,32]"]
-    assert main(argv) == 0
+    options = shift.Options(episodes=8, ensemble_size=3, fqe_overrides={"num_updates": 300, "hidden_sizes": [32, 32]},
+                            behavior_overrides={"num_updates": 3000, "hidden_sizes": [64, 64]})
+    summary, arrays = shift.run_shift(pointmass_logged["data"], [f"{run}@4", f"{run}@12"], options)
+    shift.write(out, summary, arrays)
     assert {path.name for path in out.iterdir()} == {"shift.json", "shift.md", "shift_states.npz"}
     logger, later = json.loads((out / "shift.json").read_text())["policies"]
     assert logger["unlikely_action_rate"] < 0.05  # its own actions: about the 1% the threshold lets through
-    assert later["unlikely_action_rate"] > logger["unlikely_action_rate"]
+    assert logger["novelty_mean"] < 1.5  # its states are as close to the data as the data's own (1)
+    assert later["unlikely_action_rate"] > 2 * logger["unlikely_action_rate"]
     assert later["ood_rate"] > logger["ood_rate"]
-    with np.load(out / "shift_states.npz") as arrays:
-        assert arrays["ppo_run@4/seed0/novelty"].shape == (8 * 100,)  # 8 envs over pointmass's 100 steps
+    with np.load(out / "shift_states.npz") as saved:
+        assert saved["ppo_run@4/seed0/novelty"].shape == (8 * 100,)  # 8 envs over pointmass's 100 steps
+
+
+def test_shift_refuses_bad_input_with_one_line_and_writes_nothing(pointmass_logged, tmp_path, capsys):
+    run, data = pointmass_logged["run"], str(pointmass_logged["data"])
+    for argv, expected in ((["--ensemble", "1"], "--ensemble"), (["--likelihood-quantile", "2"], "quantile")):
+        assert main(["shift", "--dataset", data, run, *argv, "--out", str(tmp_path / "out")]) == 2
+        error = capsys.readouterr().err.strip()
+        assert expected in error and len(error.splitlines()) == 1 and not (tmp_path / "out").exists()
