@@ -181,18 +181,32 @@ def _resample_counts(key: jax.Array, num_episodes: int) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("estimator", "num_resamples"))
-def bootstrap(estimator: Estimator, episodes: Episodes, gamma: jax.Array | float, key: jax.Array,
-              num_resamples: int = 1000, level: jax.Array | float = 0.95) -> Interval:
-    """`estimator`'s estimate and its central `level` percentile bootstrap interval, episodes resampled as units."""
+def resampled_estimates(estimator: Estimator, episodes: Episodes, gamma: jax.Array | float, key: jax.Array,
+                        num_resamples: int = 1000) -> jax.Array:
+    """`estimator` on `num_resamples` bootstrap resamples of the episodes: [R]. The resamples depend on the key and
+    the episode count only, so estimates of several policies on the same episodes with the same key are paired
+    (each resample is one alternative dataset), which the selection metrics' intervals rely on."""
     num_episodes = episodes.reward.shape[0]
     batch = min(num_resamples, BOOTSTRAP_BATCH)
     num_batches = -(-num_resamples // batch)  # whole batches: a remainder would compile a second copy of the body
     keys = jax.random.split(key, num_batches * batch).reshape(num_batches, batch)
     resample = lambda resample_key: estimator(episodes, gamma, _resample_counts(resample_key, num_episodes))
-    samples = jax.lax.map(jax.vmap(resample), keys).reshape(-1)[:num_resamples]  # [R]
+    return jax.lax.map(jax.vmap(resample), keys).reshape(-1)[:num_resamples]  # [R]
+
+
+def percentile_interval(estimate: jax.Array, samples: jax.Array, level: jax.Array | float) -> Interval:
+    """The central `level` percentile interval of bootstrap `samples` [R] around `estimate`."""
     tail = (1.0 - level) / 2.0
     low, high = jnp.quantile(samples, jnp.stack([tail, 1.0 - tail]))
-    return Interval(estimator(episodes, gamma, jnp.ones(num_episodes)), low, high)
+    return Interval(estimate, low, high)
+
+
+def bootstrap(estimator: Estimator, episodes: Episodes, gamma: jax.Array | float, key: jax.Array,
+              num_resamples: int = 1000, level: jax.Array | float = 0.95) -> Interval:
+    """`estimator`'s estimate and its central `level` percentile bootstrap interval, episodes resampled as units."""
+    samples = resampled_estimates(estimator, episodes, gamma, key, num_resamples)
+    estimate = estimator(episodes, gamma, jnp.ones(episodes.reward.shape[0]))
+    return percentile_interval(estimate, samples, level)
 
 
 def return_range(r_min: float, r_max: float, horizon: int, gamma: float) -> tuple[float, float]:

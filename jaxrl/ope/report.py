@@ -42,9 +42,17 @@ def policy_table(result: dict[str, Any]) -> list[str]:
 def selection_table(result: dict[str, Any]) -> list[str]:
     lines = ["| estimator | " + " | ".join(SELECTION_COLUMNS) + " |", "|" + "---|" * (len(SELECTION_COLUMNS) + 1)]
     for name, metrics in result["selection"].items():
-        cells = [str(metrics["policies"]), *(_value(metrics.get(key), 3) for key in SELECTION_COLUMNS[1:])]
+        cells = [str(metrics["policies"]), *(_with_interval(metrics, key) for key in SELECTION_COLUMNS[1:])]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _with_interval(metrics: dict[str, Any], key: str) -> str:
+    """The metric, and its interval over the bootstrap resamples where there is one."""
+    if key not in metrics:
+        return "n/a"
+    interval = metrics.get("intervals", {}).get(key)
+    return _value(metrics[key], 2) + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -66,7 +74,8 @@ def markdown(result: dict[str, Any]) -> str:
     if result["selection"]:
         lines += ["## Policy selection", "", f"Against rollouts of {result['true_return_episodes']} episodes per "
                   "policy. regret@k: best true value minus the best true value among the k highest estimates; "
-                  "sharpe@k: SharpeRatio@k (SCOPE-RL); coverage: share of true values inside the intervals.", "",
+                  "sharpe@k: SharpeRatio@k (SCOPE-RL); coverage: share of true values inside the intervals. In "
+                  "brackets: each metric's interval over the bootstrap resamples of the dataset.", "",
                   *selection_table(result), ""]
     return "\n".join(lines)
 

@@ -177,10 +177,14 @@ def make_per_row(model: fqe.FQE, log_prob: Any, transition: Transition):
     return per_row
 
 
-def estimate(name: str, episodes: est.Episodes, gamma: float, key: jax.Array, options: Options) -> dict:
-    interval = est.bootstrap(est.ESTIMATORS[ESTIMATORS[name]], episodes, gamma, key, options.num_resamples,
-                             options.level)
-    return {field: float(value) for field, value in interval._asdict().items()}
+def estimate(name: str, episodes: est.Episodes, gamma: float, key: jax.Array, options: Options
+             ) -> tuple[dict, np.ndarray]:
+    """The estimate with its bootstrap interval, and the resampled estimates [R] behind the interval."""
+    estimator = est.ESTIMATORS[ESTIMATORS[name]]
+    samples = est.resampled_estimates(estimator, episodes, gamma, key, options.num_resamples)
+    point = estimator(episodes, gamma, jnp.ones(episodes.reward.shape[0]))
+    interval = est.percentile_interval(point, samples, options.level)
+    return {field: float(value) for field, value in interval._asdict().items()}, np.asarray(samples)
 
 
 def signal_episodes(transition: Transition, rows: dict, index: np.ndarray, mask: np.ndarray, signal: int
@@ -230,25 +234,31 @@ def first_state_episodes(rows: dict, ends: EpisodeEnds, signal: int) -> est.Epis
 
 
 def policy_estimates(rows: dict, transition: Transition, ends: EpisodeEnds, whole: tuple | None, gamma: float,
-                     time_limit: int, not_weighted: str | None, key: jax.Array, options: Options) -> dict:
+                     time_limit: int, not_weighted: str | None, key: jax.Array, options: Options
+                     ) -> tuple[dict, dict[str, np.ndarray]]:
     """Every estimator's estimate and interval of one policy's return and cost, or why it does not apply; the
-    effective sample size of its trajectory weights and HCOPE's lower bound where weights exist."""
+    effective sample size of its trajectory weights and HCOPE's lower bound where weights exist. Also each
+    estimator's resampled return estimates [R]: `key` is shared by every policy, so their resamples are paired."""
     result: dict[str, Any] = {"estimates": {}, "unavailable": {}}
-    for name in options.estimators:
+    samples = {}
+    for number, name in enumerate(options.estimators):
         if name != "fqe" and not_weighted:
             result["unavailable"][name] = not_weighted
             continue
-        key, name_key = jax.random.split(key)
-        result["estimates"][name] = {
-            signal_name: estimate(name, first_state_episodes(rows, ends, signal) if name == "fqe" else
-                                  signal_episodes(transition, rows, *whole, signal), gamma, name_key, options)
-            for signal, signal_name in enumerate(SIGNALS)}
+        result["estimates"][name] = {}
+        for signal, signal_name in enumerate(SIGNALS):
+            episodes = (first_state_episodes(rows, ends, signal) if name == "fqe" else
+                        signal_episodes(transition, rows, *whole, signal))
+            found, resampled = estimate(name, episodes, gamma, jax.random.fold_in(key, 2 * number + signal), options)
+            result["estimates"][name][signal_name] = found
+            if signal == 0:
+                samples[name] = resampled
     if not not_weighted:
         episodes = signal_episodes(transition, rows, *whole, 0)
         log_weights = est.trajectory_log_weights(episodes)
         result["effective_sample_size"] = float(est.effective_sample_size(log_weights, jnp.ones_like(log_weights)))
         result["hcope_lower_bound"] = hcope(episodes, transition, gamma, time_limit, key, options.delta)
-    return result
+    return result, samples
 
 
 def weighted_unavailable(transition: Transition, dataset_dir: Path, whole: np.ndarray, options: Options,
@@ -266,23 +276,41 @@ def weighted_unavailable(transition: Transition, dataset_dir: Path, whole: np.nd
     return None
 
 
-def selection(policies: list[dict], behavior_value: float, options: Options) -> dict:
+def metrics_over_resamples(estimates: np.ndarray, truth: jax.Array, low: jax.Array, high: jax.Array,
+                           behavior_value: float, ks: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """The selection metrics of every bootstrap resample's estimates [R, P], one vmapped program: each [R]."""
+    from jaxrl.ope.selection import selection_metrics
+
+    score = lambda resample: selection_metrics(resample, truth, low, high, jnp.float32(behavior_value), ks)
+    return {key: np.asarray(value) for key, value in jax.jit(jax.vmap(score))(jnp.asarray(estimates)).items()}
+
+
+def selection(policies: list[dict], samples: list[dict[str, np.ndarray]], behavior_value: float,
+              options: Options) -> dict:
     """Per estimator, over the policies it estimated: Spearman, regret@k, MSE, interval coverage, SharpeRatio@k
-    (jaxrl/ope/selection.py) of the return estimates against the rollouts' true values."""
+    (jaxrl/ope/selection.py) of the return estimates against the rollouts' true values; and each metric's
+    `level` interval over the bootstrap resamples (every policy's estimate on the same resampled dataset), all
+    resamples scored in one vmapped program."""
     from jaxrl.ope.selection import selection_metrics
 
     scores = {}
     for name in options.estimators:
-        chosen = [p for p in policies if name in p["estimates"]]
+        chosen = [i for i, p in enumerate(policies) if name in p["estimates"]]
         if len(chosen) < 2:
             continue
-        column = {field: jnp.asarray([p["estimates"][name]["return"][field] for p in chosen])
+        column = {field: jnp.asarray([policies[i]["estimates"][name]["return"][field] for i in chosen])
                   for field in ("estimate", "low", "high")}
-        truth = jnp.asarray([p["true_return"] for p in chosen])
+        truth = jnp.asarray([policies[i]["true_return"] for i in chosen])
         ks = tuple(k for k in (1, 3) if k <= len(chosen))
         metrics = selection_metrics(column["estimate"], truth, column["low"], column["high"],
                                     jnp.float32(behavior_value), ks)
-        scores[name] = {"policies": len(chosen), **{key: float(value) for key, value in metrics.items()}}
+        resampled = metrics_over_resamples(np.stack([samples[i][name] for i in chosen], axis=1), truth,
+                                           column["low"], column["high"], behavior_value, ks)
+        tail = (1.0 - options.level) / 2.0
+        intervals = {key: [float(np.nanquantile(values, tail)), float(np.nanquantile(values, 1.0 - tail))]
+                     for key, values in resampled.items() if key != "coverage"}
+        scores[name] = {"policies": len(chosen), **{key: float(value) for key, value in metrics.items()},
+                        "intervals": intervals}
     return scores
 
 
@@ -304,10 +332,10 @@ def run_ope(dataset_dir: Path, runs: list[str], options: Options) -> dict:
     ends = episode_ends(transition.episode_id, transition.discount, metadata.time_limit)
     whole = padded(ends, ends.complete) if ends.complete.any() else None
     behavior_value = behavior_return(transition, whole, gamma) if whole else None
-    key = jax.random.key(options.seed)
-    policies = []
+    key, resample_key = jax.random.split(jax.random.key(options.seed))  # one resampling for every policy
+    policies, samples = [], []
     for candidate in candidates:
-        key, fqe_key, rows_key, true_key, estimate_key = jax.random.split(key, 5)
+        key, fqe_key, rows_key, true_key = jax.random.split(key, 4)
         model, states, fqe_metrics = fit_fqe(candidate, transition, config, fqe_key)
         truth = (true_values(candidate, options.true_returns, gamma, options.policy == "deterministic", true_key)
                  if options.true_returns else None)
@@ -317,10 +345,11 @@ def run_ope(dataset_dir: Path, runs: list[str], options: Options) -> dict:
         for index, (chunk, seed) in enumerate(candidate.labels):
             state = jax.tree.map(lambda leaf, i=index: leaf[i], states)
             rows = per_row(state, jax.random.fold_in(rows_key, index))
+            found, resampled = policy_estimates(rows, transition, ends, whole, gamma, time_limit, not_weighted,
+                                                resample_key, options)
             entry = {"run": str(candidate.run_dir), "agent": candidate.spec.agent, "seed": seed,
-                     "checkpoint": chunk, "fqe_loss": fqe_metrics["fqe_loss"][index],
-                     **policy_estimates(rows, transition, ends, whole, gamma, time_limit, not_weighted,
-                                        jax.random.fold_in(estimate_key, index), options)}
+                     "checkpoint": chunk, "fqe_loss": fqe_metrics["fqe_loss"][index], **found}
+            samples.append(resampled)
             if truth is not None:
                 entry.update({"true_return": float(truth["return"][index]),
                               "true_return_stderr": float(truth["return_stderr"][index]),
@@ -334,4 +363,5 @@ def run_ope(dataset_dir: Path, runs: list[str], options: Options) -> dict:
             "episodes": {"total": int(len(ends.length)), "whole": int(ends.complete.sum()),
                          "cut": int(ends.cut.sum()), "time_limit": metadata.time_limit},
             "behavior_value": behavior_value, "policies": policies,
-            "selection": selection(policies, behavior_value, options) if options.true_returns and whole else {}}
+            "selection": selection(policies, samples, behavior_value, options) if options.true_returns and whole
+            else {}}

@@ -53,6 +53,8 @@ def test_the_command_ranks_checkpoints_of_different_quality_by_their_true_return
         estimates = [policy["estimates"][name]["return"]["estimate"] for policy in result["policies"]]
         assert result["selection"][name]["spearman"] == pytest.approx(1.0), (name, estimates, truth)
         assert result["selection"][name]["regret@1"] == 0.0
+        low, high = result["selection"][name]["intervals"]["spearman"]
+        assert -1.0 <= low <= high <= 1.0
     for policy in result["policies"]:
         interval = policy["estimates"]["wis"]["return"]
         assert interval["low"] <= interval["estimate"] <= interval["high"]
