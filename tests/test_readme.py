@@ -118,6 +118,8 @@ CHECKS = {
     "train bc --dataset data/pendulum/medium-replay": check_offline("bc"),
     "ope --dataset data/pendulum/medium-replay runs/pendulum-iql": check_files(
         *(f"runs/pendulum-ope/{name}" for name in ("ope.json", "ope.md", "ope.png"))),
+    "shift --dataset data/pendulum/medium-replay runs/pendulum-iql": check_files(
+        *(f"runs/pendulum-shift/{name}" for name in ("shift.json", "shift.md", "shift_states.npz"))),
     "collect --env pointmass --policy runs/pointmass-ppo": check_files("data/pm/metadata.json"),
     "dataset filter data/pm": check_files("data/pm-top10/metadata.json"),
     "dataset export data/pendulum/medium --format d4rl": check_files("data/pendulum-medium.hdf5"),
