@@ -57,6 +57,9 @@ def check_options(options: Options) -> None:
                           f"{options.novelty_threshold}, {options.likelihood_quantile}")
 
 
+# The critics' disagreement needs their spread, not a converged value: a quarter of FQE's default budget, so
+# `ensemble_size` critics per policy cost about what one `jaxrl ope` fit does.
+ENSEMBLE_UPDATES = 5000
 HELD_OUT = 0.2  # share of the episodes the behavior model does not fit, whose log-likelihoods set the threshold
 
 
@@ -84,7 +87,8 @@ def ensemble(candidate: Candidate, transition: Transition, options: Options, key
     k = options.ensemble_size
     tiled = jax.tree.map(lambda leaf: jnp.repeat(leaf, k, axis=0), candidate.agent_states)
     members = candidate._replace(agent_states=tiled, labels=[label for label in candidate.labels for _ in range(k)])
-    config = build_config(fqe.Config, {"gamma": options.gamma, **options.fqe_overrides}, "FQE keys")
+    config = build_config(fqe.Config, {"gamma": options.gamma, "num_updates": ENSEMBLE_UPDATES,
+                                       **options.fqe_overrides}, "FQE keys")
     model, states, _ = fit_fqe(members, transition, config, key)
     return model, states
 
