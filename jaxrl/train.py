@@ -271,7 +271,8 @@ def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: R
         (agent, _), metric_sums = repeat(one_update, (agent, key), jnp.int32(loop.updates_per_step))
         return agent, metric_sums
 
-    def iteration(state: RunState, dataset: Dataset | None):
+    def iteration(state: RunState, dataset: Dataset | None, learning: bool):
+        """One env step of every env into the buffer, then (`learning`, static) the updates."""
         key, step_key, update_key = jax.random.split(state.key, 3)
         replay = state.env_state
         warming_up = replay.env_steps < loop.learning_starts
@@ -284,19 +285,26 @@ def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: R
         buffer_state = buffer.add(replay.buffer, added)
         fraction = offline_fraction(loop, replay.env_steps)
         env_steps = replay.env_steps + loop.num_envs
-        learning = env_steps >= loop.learning_starts
         args = (state.agent, buffer_state, dataset, fraction, update_key)
-        metric_shapes = jax.eval_shape(update_many, *args)[1]
-        skip = lambda agent, *_: (agent, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes))
-        agent, metric_sums = jax.lax.cond(learning, update_many, skip, *args)
+        if learning:
+            agent, metric_sums = update_many(*args)
+        else:
+            metric_shapes = jax.eval_shape(update_many, *args)[1]
+            agent, metric_sums = state.agent, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes)
         finished = _episode_totals(steps)
-        updates = jnp.where(learning, loop.updates_per_step, 0)
+        updates = jnp.int32(loop.updates_per_step if learning else 0)
         online = {"step_cost": steps.cost.sum(), "offline_fraction": fraction}
         return RunState(agent, ReplayState(env, buffer_state, env_steps), key), (metric_sums, updates, finished, online)
 
     def run_chunk(state: RunState, dataset: Dataset | None, num_iterations):
-        state, (metric_sums, updates, finished, online) = repeat(lambda s: iteration(s, dataset), state,
-                                                                 num_iterations)
+        # The iterations whose env steps stay below learning_starts, then the rest: two loops rather than a cond
+        # per iteration, which vmapped seeds (a batched predicate) would turn into computing the updates anyway.
+        # Every seed has the same count, so the vmapped loops run no iteration for nothing.
+        after = state.env_state.env_steps + loop.num_envs  # env steps once the chunk's first iteration is done
+        warm = jnp.clip(-(-(loop.learning_starts - after) // loop.num_envs), 0, num_iterations)
+        state, warm_sums = repeat(lambda s: iteration(s, dataset, False), state, warm)
+        state, learn_sums = repeat(lambda s: iteration(s, dataset, True), state, num_iterations - warm)
+        metric_sums, updates, finished, online = jax.tree.map(jnp.add, warm_sums, learn_sums)
         metrics = jax.tree.map(lambda total: total / jnp.maximum(updates, 1), metric_sums)
         return state, {**metrics, "updates": updates.astype(jnp.float32), **_episode_metrics(finished),
                        "train/cost_total": online["step_cost"],  # every online step's cost in the chunk, all envs
