@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -334,19 +335,28 @@ def run_ope(dataset_dir: Path, runs: list[str], options: Options) -> dict:
     behavior_value = behavior_return(transition, whole, gamma) if whole else None
     key, resample_key = jax.random.split(jax.random.key(options.seed))  # one resampling for every policy
     policies, samples = [], []
+    seconds = dict.fromkeys(("fqe", "rows", "estimates", "true_returns"), 0.0)  # where the time goes
     for candidate in candidates:
         key, fqe_key, rows_key, true_key = jax.random.split(key, 4)
+        began = time.perf_counter()
         model, states, fqe_metrics = fit_fqe(candidate, transition, config, fqe_key)
+        seconds["fqe"] += time.perf_counter() - began
+        began = time.perf_counter()
         truth = (true_values(candidate, options.true_returns, gamma, options.policy == "deterministic", true_key)
                  if options.true_returns else None)
+        seconds["true_returns"] += time.perf_counter() - began
         not_weighted = weighted_unavailable(transition, dataset_dir, ends.complete, options, candidate)
         per_row = make_per_row(model, candidate.experiment.learner.log_prob if not not_weighted else None,
                                transition)
         for index, (chunk, seed) in enumerate(candidate.labels):
+            began = time.perf_counter()
             state = jax.tree.map(lambda leaf, i=index: leaf[i], states)
             rows = per_row(state, jax.random.fold_in(rows_key, index))
+            seconds["rows"] += time.perf_counter() - began
+            began = time.perf_counter()
             found, resampled = policy_estimates(rows, transition, ends, whole, gamma, time_limit, not_weighted,
                                                 resample_key, options)
+            seconds["estimates"] += time.perf_counter() - began
             entry = {"run": str(candidate.run_dir), "agent": candidate.spec.agent, "seed": seed,
                      "checkpoint": chunk, "fqe_loss": fqe_metrics["fqe_loss"][index], **found}
             samples.append(resampled)
@@ -360,6 +370,7 @@ def run_ope(dataset_dir: Path, runs: list[str], options: Options) -> dict:
             "estimators": list(options.estimators),
             "level": options.level, "num_resamples": options.num_resamples, "hcope_delta": options.delta,
             "true_return_episodes": options.true_returns, "fqe_config": dataclasses.asdict(config),
+            "seconds": seconds,
             "episodes": {"total": int(len(ends.length)), "whole": int(ends.complete.sum()),
                          "cut": int(ends.cut.sum()), "time_limit": metadata.time_limit},
             "behavior_value": behavior_value, "policies": policies,
