@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from jaxrl.tiers import checkpoint_returns  # noqa: E402
 from scripts.offline_results import JAXRL, data_dir, execute, run_dir, write_doc  # noqa: E402
 
 ENVS = ("pendulum", "pointmass")
@@ -26,16 +27,22 @@ ENVS = ("pendulum", "pointmass")
 # medium tier is near-random data, so its medium-replay (a mixture of PPO checkpoints, each episode logged by one).
 TIER = {"pendulum": "medium", "pointmass": "medium", "hopper": "medium-replay"}
 OFFLINE_AGENTS = ("iql", "cql", "bc")
-PPO_CHECKPOINTS = 5  # evenly spaced along the PPO run, its first and last included
+PPO_CHECKPOINTS = 5  # spread over the PPO run's evaluation returns, its worst and best included
 TRUE_EPISODES = 100  # rollout episodes per policy for its true value
 GROUP = "ope"
 
 
 def ppo_checkpoints(env: str) -> list[int]:
-    saved = sorted(int(path.name) for path in (ROOT / data_dir(env) / "ppo_run" / "checkpoints").iterdir()
-                   if path.name.isdigit())
-    step = (len(saved) - 1) / (PPO_CHECKPOINTS - 1)
-    return sorted({saved[round(i * step)] for i in range(PPO_CHECKPOINTS)})
+    """PPO_CHECKPOINTS checkpoints whose evaluation returns spread evenly from the run's worst to its best (PPO
+    reaches its plateau early on our tasks, so evenly spaced checkpoints would be mostly ties)."""
+    returns = checkpoint_returns(ROOT / data_dir(env) / "ppo_run")
+    low, high = min(returns.values()), max(returns.values())
+    chosen: list[int] = []
+    for i in range(PPO_CHECKPOINTS):
+        target = low + (high - low) * i / (PPO_CHECKPOINTS - 1)
+        left = [chunk for chunk in returns if chunk not in chosen]
+        chosen.append(min(left, key=lambda chunk, target=target: abs(returns[chunk] - target)))
+    return sorted(chosen)
 
 
 def command(env: str) -> list[str]:
