@@ -285,16 +285,24 @@ def _add_ope(subparsers) -> None:
     parser.set_defaults(func=_ope)
 
 
-def _ope(args) -> int:
-    from jaxrl.config import ConfigError, parse_overrides
+def _new_output_folder(args, kind: str) -> Path:
+    """`--out`, or runs/<kind>-<the dataset's env>-<time>; refused if it exists, before any work."""
+    from jaxrl.config import ConfigError
     from jaxrl.data.storage import load_metadata
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out or f"runs/{kind}-{load_metadata(args.dataset).env_name.replace('/', '_')}-{stamp}")
+    if out.exists():
+        raise ConfigError(f"--out {out}: already exists; choose a new folder")
+    return out
+
+
+def _ope(args) -> int:
+    from jaxrl.config import parse_overrides
     from jaxrl.ope import report
     from jaxrl.ope.run import Options, run_ope
 
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out or f"runs/ope-{load_metadata(args.dataset).env_name.replace('/', '_')}-{stamp}")
-    if out.exists():
-        raise ConfigError(f"--out {out}: already exists; choose a new folder")
+    out = _new_output_folder(args, "ope")
     options = Options(tuple(name.strip() for name in args.estimators.split(",") if name.strip()), args.true_returns,
                       args.resamples, args.level, gamma=args.gamma, policy=args.policy, seed=args.seed,
                       fqe_overrides=parse_overrides(args.set))
@@ -327,14 +335,10 @@ def _add_shift(subparsers) -> None:
 
 
 def _shift(args) -> int:
-    from jaxrl.config import ConfigError, parse_overrides
-    from jaxrl.data.storage import load_metadata
+    from jaxrl.config import parse_overrides
     from jaxrl.safety import shift
 
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out or f"runs/shift-{load_metadata(args.dataset).env_name.replace('/', '_')}-{stamp}")
-    if out.exists():
-        raise ConfigError(f"--out {out}: already exists; choose a new folder")
+    out = _new_output_folder(args, "shift")
     options = shift.Options(args.episodes, args.ensemble, args.novelty_threshold, args.likelihood_quantile,
                             seed=args.seed, fqe_overrides=parse_overrides(args.set))
     summary, arrays = shift.run_shift(Path(args.dataset), args.run_dirs, options)
