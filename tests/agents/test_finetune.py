@@ -119,11 +119,15 @@ def offline_iql(pointmass_tiers, tmp_path_factory):
     return run_dir
 
 
+# The two tests on a trained offline run (a module fixture of about 50 s) run in the slow suite, with the fine-tuning
+# resume below; the default suite keeps the mixing, the schedule and the refusals that need no training.
+@pytest.mark.slow
 def test_finetune_refuses_to_change_the_networks_of_the_offline_run(offline_iql):
     with pytest.raises(ConfigError, match="key 'hidden_sizes' is the offline run's"):
         finetune_spec(offline_iql, overrides={"hidden_sizes": [32, 32]})
 
 
+@pytest.mark.slow
 def test_finetuning_medium_iql_on_pointmass_raises_its_normalized_score(offline_iql, tmp_path):
     before = sorted(p.name for p in offline_iql.rglob("*"))
     spec = finetune_spec(offline_iql, steps=8000, overrides={"eval_every": 2000, "eval_episodes": 100})

@@ -45,6 +45,7 @@ def bc_return(medium_replay) -> float:
     return mean_return("bc", medium_replay)
 
 
+@pytest.mark.slow  # 40 s with its fixture; the agents' losses and updates are checked in the default suite
 def test_iql_beats_bc_on_medium_replay(medium_replay, bc_return):
     iql_return = mean_return("iql", medium_replay)
     assert iql_return > bc_return + IQL_MARGIN, f"IQL {iql_return:.2f} vs BC {bc_return:.2f}"

@@ -95,7 +95,7 @@ def run_case(case: str) -> dict:
 
 
 @pytest.mark.parametrize("case, split, tolerance", [
-    ("iql-1-seed", "data", 1e-5),  # measured 2e-7
+    pytest.param("iql-1-seed", "data", 1e-5, marks=pytest.mark.slow),  # measured 2e-7
     pytest.param("ppo-1-seed", "data", 1e-5, marks=pytest.mark.slow),  # measured 4e-7; IQL checks "data"
     pytest.param("sweep", "runs", None, marks=pytest.mark.slow),  # members over the devices; by their returns
     pytest.param("ppo-2-seeds", "runs", 1e-5, marks=pytest.mark.slow),  # measured 6e-7
