@@ -161,7 +161,8 @@ def make_per_row(model: fqe.FQE, log_prob: Any, transition: Transition):
     obs, action = chunks(transition.obs), chunks(transition.action)
 
     @jax.jit
-    def compute(fqe_state: Any, key: jax.Array) -> tuple:
+    def compute(fqe_state: Any, key: jax.Array, obs: jax.Array, action: jax.Array) -> tuple:
+        # The rows are arguments, not closed-over constants XLA would embed in (and compile with) the program.
         def batch(inputs: tuple) -> tuple:
             obs, action, batch_key = inputs
             density = log_prob(fqe_state.policy, obs, action) if log_prob else jnp.full(obs.shape[0], jnp.nan)
@@ -171,7 +172,7 @@ def make_per_row(model: fqe.FQE, log_prob: Any, transition: Transition):
         return jax.lax.map(batch, (obs, action, jax.random.split(key, num_batches)))
 
     def per_row(fqe_state: Any, key: jax.Array) -> dict:
-        out = compute(fqe_state, key)
+        out = compute(fqe_state, key, obs, action)
         density, q, v = (np.asarray(x).reshape(num_batches * ROW_BATCH, *np.shape(x)[2:])[:rows] for x in out)
         return {"log_prob": density, "q": q, "v": v}
 

@@ -142,14 +142,16 @@ def disagreements(model: fqe.FQE, states_k: Any, candidate: Candidate, states: n
                   transition: Transition, k: int) -> np.ndarray:
     """Per policy and state, the ensemble's std of Q(s, a) (return) over the std across the dataset's rows of the
     ensemble's mean Q(s, a): [P, M]."""
-    def spread(member_states, obs, action):
+    def spread(member_states, obs, action, data_obs, data_action):
         q = jax.vmap(lambda s: model.q_values(s, obs, action)[:, 0])(member_states)  # [K, M]
-        data_q = jax.vmap(lambda s: model.q_values(s, jnp.asarray(transition.obs[::10]),
-                                                   jnp.asarray(transition.action[::10]))[:, 0])(member_states)
+        data_q = jax.vmap(lambda s: model.q_values(s, data_obs, data_action)[:, 0])(member_states)  # [K, N / 10]
         return q.std(axis=0) / (data_q.mean(axis=0).std() + 1e-6)
 
     grouped = jax.tree.map(lambda leaf: leaf.reshape(len(candidate.labels), k, *leaf.shape[1:]), states_k)
-    return np.asarray(jax.jit(jax.vmap(spread))(grouped, jnp.asarray(states), jnp.asarray(actions)))
+    # The dataset rows are arguments (shared by the policies), not constants embedded in the compiled program.
+    return np.asarray(jax.jit(jax.vmap(spread, in_axes=(0, 0, 0, None, None)))(
+        grouped, jnp.asarray(states), jnp.asarray(actions), jnp.asarray(transition.obs[::10]),
+        jnp.asarray(transition.action[::10])))
 
 
 def run_shift(dataset_dir: Path, runs: list[str], options: Options) -> tuple[dict, dict[str, np.ndarray]]:
