@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from jaxrl.ope import report  # noqa: E402
 from jaxrl.tiers import checkpoint_returns  # noqa: E402
 from scripts.offline_results import JAXRL, data_dir, execute, run_dir, write_doc  # noqa: E402
 
@@ -55,26 +56,11 @@ def command(env: str) -> list[str]:
 
 
 def table(env: str) -> str:
+    """The env's tables, as `jaxrl ope` writes them into ope.md (jaxrl/ope/report.py)."""
     result = json.loads((ROOT / "runs" / "ope" / env / "ope.json").read_text())
-    names = result["estimators"]
     lines = [f"### {env} ({Path(result['dataset']).name}: {result['episodes']['whole']} whole episodes of "
-             f"{result['episodes']['total']}, γ = {result['gamma']:.3f})", "",
-             "| policy | true | " + " | ".join(names) + " | ESS |", "|" + "---|" * (len(names) + 3)]
-    for policy in result["policies"]:
-        cells = [f"{Path(policy['run']).name}@{policy['checkpoint']} s{policy['seed']}",
-                 f"{policy['true_return']:.1f}"]
-        for name in names:
-            found = policy["estimates"].get(name, {}).get("return")
-            cells.append(f"{found['estimate']:.1f} [{found['low']:.1f}, {found['high']:.1f}]" if found else "n/a")
-        ess = policy.get("effective_sample_size")
-        cells.append("n/a" if ess is None else f"{ess:.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    columns = ("policies", "spearman", "regret@1", "regret@3", "mse", "coverage", "sharpe@3")
-    lines += ["", "| estimator | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
-    for name, metrics in result["selection"].items():
-        values = [str(metrics["policies"])] + [f"{metrics[key]:.3f}" if key in metrics else "n/a"
-                                               for key in columns[1:]]
-        lines.append(f"| {name} | " + " | ".join(values) + " |")
+             f"{result['episodes']['total']}, γ = {result['gamma']:.3f})", "", *report.policy_table(result), "",
+             *report.selection_table(result)]
     return "\n".join(lines) + "\n"
 
 
