@@ -210,9 +210,11 @@ def _resume(args) -> int:
 
 
 def _add_evaluate(subparsers) -> None:
-    parser = subparsers.add_parser("evaluate", help="evaluate a run's newest checkpoint")
-    parser.add_argument("run_dir")
+    parser = subparsers.add_parser("evaluate", help="evaluate a run's newest checkpoint, or a registry's version")
+    parser.add_argument("run_dir", help="a run folder, a policy registry (its live version, or --version) or one "
+                                        "policy folder")
     parser.add_argument("--episodes", type=int, default=None, help="episodes per seed (default: the config's)")
+    parser.add_argument("--version", default=None, help="with a registry: the version to evaluate (default: live)")
     from jaxrl.infra import compile_cache
 
     compile_cache.add_option(parser)
@@ -220,11 +222,17 @@ def _add_evaluate(subparsers) -> None:
 
 
 def _evaluate(args) -> int:
-    from jaxrl.policy import evaluate_run
+    from jaxrl.policy import evaluate_deployed, evaluate_run
 
-    result = evaluate_run(Path(args.run_dir), args.episodes)
-    print(f"{args.run_dir}: return {result['eval_return_mean']:.2f} over {result['episodes']} episodes per seed "
-          f"(per seed {', '.join(f'{r:.2f}' for r in result['eval_return_per_seed'])})")
+    if (Path(args.run_dir) / "config.yaml").is_file():
+        result = evaluate_run(Path(args.run_dir), args.episodes)
+        print(f"{args.run_dir}: return {result['eval_return_mean']:.2f} over {result['episodes']} episodes per seed "
+              f"(per seed {', '.join(f'{r:.2f}' for r in result['eval_return_per_seed'])})")
+        return 0
+    result = evaluate_deployed(Path(args.run_dir), args.version, args.episodes)
+    name = f"{args.run_dir} {result['version']}" if result["version"] else args.run_dir
+    print(f"{name}: return {result['eval_return_mean']:.2f}, cost {result['eval_cost_per_seed'][0]:.2f} over "
+          f"{result['episodes']} episodes")
     return 0
 
 
@@ -350,6 +358,7 @@ def _shift(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from jaxrl.dataset_commands import add_collect_command, add_dataset_commands
+    from jaxrl.deploy.commands import add_registry_commands
 
     parser = argparse.ArgumentParser(prog="jaxrl", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -363,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_report(subparsers)
     _add_ope(subparsers)
     _add_shift(subparsers)
+    add_registry_commands(subparsers)
     args = parser.parse_args(argv)
     if hasattr(args, "compile_cache"):  # the commands that compile; before anything does
         from jaxrl.infra import compile_cache

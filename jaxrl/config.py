@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from pathlib import Path
@@ -106,6 +107,14 @@ def build_config(cls: type[C], values: dict[str, Any], source: str = "config") -
     except ValueError as error:  # __post_init__ range checks
         raise ConfigError(f"{source}: {error}") from None
     return config
+
+
+def load_json(path: str | Path) -> Any:
+    """Read a JSON file that is known to exist, with a parse error that names the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not valid JSON ({error})") from None
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -49,3 +49,44 @@ def evaluate_run(run_dir: Path, episodes: int | None = None) -> dict[str, Any]:
               "eval_cost_per_seed": np.asarray(metrics["eval/cost"], dtype=float).tolist()}
     atomic_write_json(Path(run_dir) / "evaluation.json", result)
     return result
+
+
+def evaluate_policy(policy, episodes: int | None = None, seed: int | None = None) -> dict[str, Any]:
+    """Returns and costs of a deployable policy (jaxrl/deploy/bundle.py) over `episodes` (default: its
+    config's), with its deterministic action; the episodes `evaluate_run` plays for `seed` (default: the seed the
+    policy was trained with), so a version and the run it came from are evaluated alike."""
+    from jaxrl.evaluate import make_evaluator
+    from jaxrl.experiment import make_eval_env
+
+    episodes = episodes or policy.config.eval_episodes
+    eval_env, _, max_steps = make_eval_env(policy.env, policy.config, episodes)
+    seed = policy.provenance.get("seed") or 0 if seed is None else seed
+    _, eval_keys = seed_keys([seed])
+    metrics = jax.jit(make_evaluator(policy.learner, eval_env, max_steps))(policy.state, eval_keys[0])
+    return {"episodes": episodes, "eval_return": float(metrics["eval/return"]),
+            "eval_cost": float(metrics["eval/cost"]), "params_sha256": policy.params_sha256}
+
+
+def evaluate_deployed(path: Path, version: str | None = None, episodes: int | None = None) -> dict[str, Any]:
+    """`jaxrl evaluate` of a registry (its live version, or `version`) or of one policy folder; the result in
+    the shape `evaluate_run` gives, with the version evaluated."""
+    from jaxrl.deploy import bundle
+    from jaxrl.deploy.registry import REGISTRY_FILE, Registry
+
+    if episodes is not None and episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {episodes}")
+    if (Path(path) / REGISTRY_FILE).is_file():
+        registry = Registry(path)
+        version = version or registry.live
+        policy = registry.load(version)
+    elif version is not None:
+        raise ConfigError(f"{path}: --version needs a policy registry (no {REGISTRY_FILE} here)")
+    elif (Path(path) / bundle.POLICY_FILE).is_file():
+        policy = bundle.load(path)
+    else:
+        raise ConfigError(f"{path}: not a run (config.yaml), a policy registry ({REGISTRY_FILE}) or a policy folder "
+                          f"({bundle.POLICY_FILE})")
+    result = evaluate_policy(policy, episodes)
+    return {"version": version, "episodes": result["episodes"], "seeds": [policy.provenance.get("seed")],
+            "eval_return_mean": result["eval_return"], "eval_return_per_seed": [result["eval_return"]],
+            "eval_cost_per_seed": [result["eval_cost"]]}

@@ -128,7 +128,7 @@ def rollout(learner: Learner, env: Any, agent_state: AgentState, env_state: Any,
     policy = lambda obs, step_key: learner.act(agent_state, obs, step_key, False)
     env_state, steps = run_policy(policy, env, env_state, key, length)
     trajectory = Trajectory(steps.obs, steps.action, steps.reward, steps.cost, steps.discount, steps.truncation,
-                            steps.act_info, env_state.obs)
+                            steps.act_info, env_state.obs, steps.episode_cost)
     return env_state, trajectory, _episode_totals(steps)
 
 

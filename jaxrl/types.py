@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 PRNGKey = jax.Array
 Params = Any
@@ -55,6 +56,12 @@ class Trajectory(NamedTuple):
     truncation: jax.Array  # [T, B] 1 where the episode hit its time limit
     act_info: ActInfo  # [T, B, ...] what `act` reported (log_prob, raw_action, ...)
     last_obs: jax.Array  # [B, obs_size] observation after the last step, for bootstrapping
+    episode_cost: jax.Array  # [T, B] the episode's total cost so far, its whole cost where it ended on the step
+
+    @property
+    def done(self) -> jax.Array:
+        """[T, B] 1 where the episode ended on the step (terminated or truncated)."""
+        return jnp.maximum(1.0 - self.discount, self.truncation)
 
 
 class EnvSpec(NamedTuple):

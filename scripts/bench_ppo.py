@@ -152,7 +152,7 @@ def _ours_update_flops(work: Workload) -> dict[str, float]:
         act_info = {"log_prob": normal(steps, envs_), "raw_action": normal(steps, envs_, spec.action_size)}
         return Trajectory(normal(steps, envs_, spec.obs_size), jnp.tanh(normal(steps, envs_, spec.action_size)),
                           normal(steps, envs_), jnp.zeros((steps, envs_)), jnp.ones((steps, envs_)),
-                          jnp.zeros((steps, envs_)), act_info, normal(envs_, spec.obs_size))
+                          jnp.zeros((steps, envs_)), act_info, normal(envs_, spec.obs_size), jnp.zeros((steps, envs_)))
 
     # One SGD step = update(1 epoch of 1 minibatch of 1280) minus its value pre-pass over the 1280 + 16 observations.
     envs_per_minibatch = work.minibatch_size // work.unroll_length

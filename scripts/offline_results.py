@@ -264,6 +264,14 @@ def commands_block(envs: list[str], lock: str | None, variant: Variant = STANDAR
         ":\n\n```bash\n" + "\n".join(lines) + "\n```\n"
 
 
+def publish(group: str, body: str, no_doc: bool) -> int:
+    """Print a results block and (unless `no_doc`) write it into docs/results.md; the script's exit status."""
+    print(body)
+    if not no_doc:
+        write_doc(group, body)
+    return 0
+
+
 def write_doc(group: str, body: str) -> None:
     """Replace what lies between the group's markers in docs/results.md (append them if they are missing)."""
     begin, end = markers(group)

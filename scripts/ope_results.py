@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from jaxrl.ope import report  # noqa: E402
 from jaxrl.tiers import checkpoint_returns  # noqa: E402
-from scripts.offline_results import JAXRL, data_dir, execute, run_dir, write_doc  # noqa: E402
+from scripts.offline_results import JAXRL, data_dir, execute, publish, run_dir  # noqa: E402
 
 ENVS = ("pendulum", "pointmass")
 # The tier the policies are evaluated on: one logging policy on the fast tasks (the classic OPE setting); hopper's
@@ -82,10 +82,7 @@ def main() -> int:
             "episodes.\n\n" + "\n".join(table(env) for env in done)
             + "\nEvery command, as run:\n\n```bash\n"
             + "\n".join(shlex.join(commands[env] if env in commands else command(env)) for env in done) + "\n```\n")
-    print(body)
-    if not args.no_doc:
-        write_doc(GROUP, body)
-    return 0
+    return publish(GROUP, body, args.no_doc)
 
 
 if __name__ == "__main__":

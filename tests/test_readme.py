@@ -87,6 +87,25 @@ def check_sac(cwd: Path, out: str):
     assert result["env_steps"] == 20_000 and result["eval_return_mean"] > -400, result  # random: about -1200
 
 
+def check_ppo_lag(cwd: Path, out: str):
+    result = summary(cwd / "runs/pointmass-ppo-lag")
+    assert len(result["eval_cost_per_seed"]) == 2 and result["eval_cost_mean"] < 1.5, result  # PPO: about 3
+
+
+def check_registry(live: str | None):
+    def check(cwd: Path, out: str):
+        assert json.loads((cwd / "runs/registry/registry.json").read_text())["live"] == live
+
+    return check
+
+
+def check_output(pattern: str):
+    def check(cwd: Path, out: str):
+        assert re.search(pattern, out, flags=re.M), out
+
+    return check
+
+
 def check_sweep(cwd: Path, out: str):
     result = json.loads((cwd / "runs/sweep-ppo-pendulum/sweep_summary.json").read_text())
     assert sorted(member["rank"] for member in result["members"]) == list(range(1, 7))
@@ -120,6 +139,14 @@ CHECKS = {
         *(f"runs/pendulum-ope/{name}" for name in ("ope.json", "ope.md", "ope.png"))),
     "shift --dataset data/pendulum/medium-replay runs/pendulum-iql": check_files(
         *(f"runs/pendulum-shift/{name}" for name in ("shift.json", "shift.md", "shift_states.npz"))),
+    "train ppo_lag --env pointmass": check_ppo_lag,
+    "registry add runs/registry runs/pointmass-ppo ": check_registry(None),
+    "registry add runs/registry runs/pointmass-ppo-lag": check_files("runs/registry/versions/v2/policy.npz"),
+    "registry promote runs/registry v1": check_registry("v1"),
+    "registry promote runs/registry v2": check_registry("v2"),
+    "registry list runs/registry": check_output(r"^\*\s+v2\s+ppo_lag"),
+    "evaluate runs/registry": check_output(r"return -?\d"),
+    "registry rollback runs/registry": check_registry("v1"),
     "collect --env pointmass --policy runs/pointmass-ppo": check_files("data/pm/metadata.json"),
     "dataset filter data/pm": check_files("data/pm-top10/metadata.json"),
     "dataset export data/pendulum/medium --format d4rl": check_files("data/pendulum-medium.hdf5"),

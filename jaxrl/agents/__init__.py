@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-ONLINE = ("ppo", "sac", "rlpd")  # trained on an environment (rlpd: with a dataset mixed in)
+ONLINE = ("ppo", "ppo_lag", "sac", "rlpd")  # trained on an environment (rlpd: with a dataset mixed in)
 OFFLINE = ("iql", "cql", "calql", "bc")
 FINETUNE = ("iql", "cql", "calql")  # offline agents `jaxrl finetune` continues online (each has a FinetuneConfig)
 

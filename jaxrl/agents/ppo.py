@@ -8,6 +8,7 @@ agent state and are refreshed from each rollout before the update.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -136,17 +137,26 @@ def make_optimizer(config: Config, learning_rate: jax.Array) -> optax.GradientTr
     return optax.chain(*clip, optax.adam(learning_rate_schedule(config, learning_rate), eps=1e-5))
 
 
-def make_learner(config: Config, spec: EnvSpec) -> Learner:
-    """PPO as a `Learner`; `update` takes a `Trajectory` of T = unroll_length steps from B = num_envs envs."""
-    nets = make_networks(config, spec)
+class PolicyFunctions(NamedTuple):
+    """The stochastic policy of a PPO-family agent, over its parameters and observation statistics."""
+
+    observe: Callable  # (obs_stats, obs) -> what the networks see
+    distribution: Callable  # (policy_params, seen obs) -> the action distribution (pre-tanh when continuous)
+    act: Callable  # the Learner's act
+    log_prob: Callable  # the Learner's log_prob
+    log_prob_and_entropy: Callable  # (policy_params, seen obs, action, act_info) -> ([N], [N])
+
+
+def policy_functions(config: Config, spec: EnvSpec, policy_net: nn.Module) -> PolicyFunctions:
+    """Acting and densities of `policy_net`: categorical for discrete actions, tanh-squashed Gaussian otherwise."""
 
     def observe(stats, obs):
         return normalize(stats, obs) if config.normalize_observations else obs
 
     def distribution(policy_params, obs):
         if spec.discrete:
-            return networks.categorical(nets.policy.apply(policy_params, obs))
-        return networks.gaussian(*nets.policy.apply(policy_params, obs))
+            return networks.categorical(policy_net.apply(policy_params, obs))
+        return networks.gaussian(*policy_net.apply(policy_params, obs))
 
     def log_prob_and_entropy(policy_params, obs, action, act_info):
         dist = distribution(policy_params, obs)
@@ -154,13 +164,6 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
             return dist.log_prob(action), dist.entropy()
         raw = act_info["raw_action"]
         return dist.log_prob(raw) - networks.tanh_log_det_jacobian(raw), dist.entropy()
-
-    def init(key, hp: Hyperparams):
-        policy_key, value_key = jax.random.split(key)
-        dummy = jnp.zeros((1, spec.obs_size), jnp.float32)
-        params = {"policy": nets.policy.init(policy_key, dummy), "value": nets.value.init(value_key, dummy)}
-        optimizer = make_optimizer(config, hp.learning_rate)
-        return PPOState(hp, params, optimizer.init(params), init_stats(spec.obs_size), jnp.zeros((), jnp.int32))
 
     def act(state, obs, key, deterministic):
         dist = distribution(state.params["policy"], observe(state.obs_stats, obs))
@@ -171,53 +174,90 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         log_prob = dist.log_prob(raw) - networks.tanh_log_det_jacobian(raw)
         return jnp.tanh(raw), {"log_prob": log_prob, "raw_action": raw}
 
-    def loss(params, minibatch, hp: Hyperparams):
-        obs, action, act_info, advantages, targets = minibatch
-        log_prob, entropy = log_prob_and_entropy(params["policy"], obs, action, act_info)
-        if config.normalize_advantages:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        policy_loss, clip_fraction, approx_kl = clipped_surrogate(
-            log_prob, act_info["log_prob"], advantages, hp.clip_eps)
-        value_loss = 0.5 * jnp.square(nets.value.apply(params["value"], obs) - targets).mean()
-        entropy_mean = entropy.mean()
-        total = policy_loss + hp.value_coef * value_loss - hp.entropy_coef * entropy_mean
-        metrics = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy_mean,
-                   "clip_fraction": clip_fraction, "approx_kl": approx_kl}
-        return total, metrics
-
-    def update(state: PPOState, batch: Trajectory, key):
-        hp = state.hyperparams
-        optimizer = make_optimizer(config, hp.learning_rate)
-        obs_stats = update_stats(state.obs_stats, batch.obs) if config.normalize_observations else state.obs_stats
-        obs = observe(obs_stats, batch.obs)  # [T, B, obs_size]
-        values = nets.value.apply(state.params["value"], obs)  # [T, B]
-        bootstrap = nets.value.apply(state.params["value"], observe(obs_stats, batch.last_obs))  # [B]
-        advantages, targets = gae(batch.reward * hp.reward_scale, values, bootstrap, batch.discount,
-                                  batch.truncation, hp.gamma, hp.gae_lambda)
-        samples = (obs, batch.action, batch.act_info, advantages, targets)
-        flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), samples)  # [T * B, ...]
-
-        def sgd_step(carry, minibatch):
-            params, opt_state = carry
-            grads, metrics = jax.grad(loss, has_aux=True)(params, minibatch, hp)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), metrics
-
-        def epoch(carry, epoch_key):
-            order = jax.random.permutation(epoch_key, advantages.size)
-            minibatches = jax.tree.map(lambda x: x[order].reshape(config.num_minibatches, -1, *x.shape[1:]), flat)
-            return jax.lax.scan(sgd_step, carry, minibatches)
-
-        (params, opt_state), metrics = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(key, config.num_epochs))
-        metrics = jax.tree.map(jnp.mean, metrics)
-        return PPOState(hp, params, opt_state, obs_stats, state.step + 1), metrics
-
     def log_prob(state, obs, action):
         """The sampling policy's density at logged actions (continuous ones are tanh-squashed samples)."""
         policy_params, obs = state.params["policy"], observe(state.obs_stats, obs)
         if spec.discrete:
             return distribution(policy_params, obs).log_prob(action)
-        return networks.squashed_log_prob(*nets.policy.apply(policy_params, obs), action)
+        return networks.squashed_log_prob(*policy_net.apply(policy_params, obs), action)
 
-    return Learner(init, act, update, traced(Hyperparams, config), log_prob)
+    return PolicyFunctions(observe, distribution, act, log_prob, log_prob_and_entropy)
+
+
+def policy_terms(policy: PolicyFunctions, policy_params, obs, action, act_info, advantages, hp: Hyperparams):
+    """The clipped surrogate on advantages as given, and the mean entropy: (policy_loss, entropy, metrics)."""
+    log_prob, entropy = policy.log_prob_and_entropy(policy_params, obs, action, act_info)
+    policy_loss, clip_fraction, approx_kl = clipped_surrogate(log_prob, act_info["log_prob"], advantages, hp.clip_eps)
+    entropy_mean = entropy.mean()
+    metrics = {"policy_loss": policy_loss, "entropy": entropy_mean, "clip_fraction": clip_fraction,
+               "approx_kl": approx_kl}
+    return policy_loss, entropy_mean, metrics
+
+
+def standardize(advantages: jax.Array) -> jax.Array:
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
+def minibatch_epochs(config: Config, optimizer: optax.GradientTransformation, loss: Callable, params, opt_state,
+                     samples, hp: Hyperparams, key):
+    """`num_epochs` passes over `samples` (a pytree of [T, B, ...] arrays), each in `num_minibatches` shuffled
+    minibatches, one step of `optimizer` on `loss(params, minibatch, hp) -> (loss, metrics)` per minibatch:
+    the new params and optimizer state, and the metrics averaged over all steps."""
+    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), samples)  # [T * B, ...]
+    size = jax.tree.leaves(flat)[0].shape[0]
+
+    def sgd_step(carry, minibatch):
+        params, opt_state = carry
+        grads, metrics = jax.grad(loss, has_aux=True)(params, minibatch, hp)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), metrics
+
+    def epoch(carry, epoch_key):
+        order = jax.random.permutation(epoch_key, size)
+        minibatches = jax.tree.map(lambda x: x[order].reshape(config.num_minibatches, -1, *x.shape[1:]), flat)
+        return jax.lax.scan(sgd_step, carry, minibatches)
+
+    (params, opt_state), metrics = jax.lax.scan(epoch, (params, opt_state), jax.random.split(key, config.num_epochs))
+    return params, opt_state, jax.tree.map(jnp.mean, metrics)
+
+
+def value_loss(value_net: nn.Module, value_params, obs, targets) -> jax.Array:
+    return 0.5 * jnp.square(value_net.apply(value_params, obs) - targets).mean()
+
+
+def make_learner(config: Config, spec: EnvSpec) -> Learner:
+    """PPO as a `Learner`; `update` takes a `Trajectory` of T = unroll_length steps from B = num_envs envs."""
+    nets = make_networks(config, spec)
+    policy = policy_functions(config, spec, nets.policy)
+
+    def init(key, hp: Hyperparams):
+        policy_key, value_key = jax.random.split(key)
+        dummy = jnp.zeros((1, spec.obs_size), jnp.float32)
+        params = {"policy": nets.policy.init(policy_key, dummy), "value": nets.value.init(value_key, dummy)}
+        optimizer = make_optimizer(config, hp.learning_rate)
+        return PPOState(hp, params, optimizer.init(params), init_stats(spec.obs_size), jnp.zeros((), jnp.int32))
+
+    def loss(params, minibatch, hp: Hyperparams):
+        obs, action, act_info, advantages, targets = minibatch
+        if config.normalize_advantages:
+            advantages = standardize(advantages)
+        policy_loss, entropy, metrics = policy_terms(policy, params["policy"], obs, action, act_info, advantages, hp)
+        values_loss = value_loss(nets.value, params["value"], obs, targets)
+        total = policy_loss + hp.value_coef * values_loss - hp.entropy_coef * entropy
+        return total, {**metrics, "value_loss": values_loss}
+
+    def update(state: PPOState, batch: Trajectory, key):
+        hp = state.hyperparams
+        optimizer = make_optimizer(config, hp.learning_rate)
+        obs_stats = update_stats(state.obs_stats, batch.obs) if config.normalize_observations else state.obs_stats
+        obs = policy.observe(obs_stats, batch.obs)  # [T, B, obs_size]
+        values = nets.value.apply(state.params["value"], obs)  # [T, B]
+        bootstrap = nets.value.apply(state.params["value"], policy.observe(obs_stats, batch.last_obs))  # [B]
+        advantages, targets = gae(batch.reward * hp.reward_scale, values, bootstrap, batch.discount,
+                                  batch.truncation, hp.gamma, hp.gae_lambda)
+        samples = (obs, batch.action, batch.act_info, advantages, targets)
+        params, opt_state, metrics = minibatch_epochs(config, optimizer, loss, state.params, state.opt_state,
+                                                      samples, hp, key)
+        return PPOState(hp, params, opt_state, obs_stats, state.step + 1), metrics
+
+    return Learner(init, policy.act, update, traced(Hyperparams, config), policy.log_prob)
