@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import io
 import warnings
 from collections.abc import Callable, Iterator
@@ -33,7 +34,10 @@ from envs.wrappers import ZeroCost  # noqa: E402
 
 GYMNAX_PREFIX = "gymnax/"
 BRAX_EPISODE_LENGTH = 1000
-_OWN_ENVS: dict[str, Callable[..., Env]] = {"pendulum": Pendulum, "pointmass": PointMass}
+# pointmass-drift: pointmass after its hazards grew (radius 0.30 for 0.18, closing the gaps between them), the
+# changed world of the pipeline's incident drill (jaxrl/deploy/stages/finetune.py).
+_OWN_ENVS: dict[str, Callable[..., Env]] = {"pendulum": Pendulum, "pointmass": PointMass,
+                                            "pointmass-drift": functools.partial(PointMass, hazard_radius=0.30)}
 
 
 class UnknownEnvError(ValueError):

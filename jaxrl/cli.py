@@ -12,10 +12,10 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
 def _add_train(subparsers) -> None:
-    parser = subparsers.add_parser("train", help="train an agent (ppo, sac online; rlpd online with a "
+    parser = subparsers.add_parser("train", help="train an agent (ppo, ppo_lag, sac online; rlpd online with a "
                                                  "dataset mixed in; iql, cql, calql, bc offline)")
-    parser.add_argument("agent", nargs="?", help="ppo or sac (online: --env), rlpd (--dataset, its env), iql, "
-                                                            "cql, calql or bc (offline: --dataset)")
+    parser.add_argument("agent", nargs="?", help="ppo, ppo_lag or sac (online: --env), rlpd (--dataset, its env), "
+                                                 "iql, cql, calql or bc (offline: --dataset)")
     parser.add_argument("--env", help="environment name (online agents; offline agents take it from the dataset)")
     parser.add_argument("--dataset", help="dataset folder (offline agents)")
     parser.add_argument("--config", help="YAML file of config keys")
@@ -96,7 +96,7 @@ def _train(args) -> int:
     if args.sweep_member:
         return _train_sweep_member(args)
     if not args.agent:
-        raise ConfigError("jaxrl train: name the agent (ppo, sac, rlpd, iql, cql, calql or bc), or give "
+        raise ConfigError("jaxrl train: name the agent (ppo, ppo_lag, sac, rlpd, iql, cql, calql or bc), or give "
                           "--sweep-member JSON_FILE")
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
@@ -358,7 +358,7 @@ def _shift(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from jaxrl.dataset_commands import add_collect_command, add_dataset_commands
-    from jaxrl.deploy.commands import add_registry_commands
+    from jaxrl.deploy.commands import add_pipeline_command, add_registry_commands
 
     parser = argparse.ArgumentParser(prog="jaxrl", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -373,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_ope(subparsers)
     _add_shift(subparsers)
     add_registry_commands(subparsers)
+    add_pipeline_command(subparsers)
     args = parser.parse_args(argv)
     if hasattr(args, "compile_cache"):  # the commands that compile; before anything does
         from jaxrl.infra import compile_cache

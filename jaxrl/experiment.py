@@ -49,6 +49,7 @@ class RunOptions:
     progress: bool = True  # show a progress bar
     watchdog_seconds: float | None = DEFAULT_TIMEOUT  # see jaxrl/infra/watchdog.py; None or 0: off
     devices: int = 1  # devices the runs train on (jaxrl/infra/devices.py): whole runs each, or data parallel
+    monitor: Any = None  # (chunk, metrics) -> a reason to stop the run there, or None (jaxrl/infra/runner.py)
 
 
 def make_spec(agent: str, env: str | None, dataset: str | None, config_file: str | None, overrides: dict[str, Any],
@@ -263,7 +264,8 @@ def execute(spec: RunSpec, run_dir: Path, options: RunOptions = RunOptions(), re
                              checkpoint_every=options.checkpoint_every, progress=options.progress,
                              keep_checkpoints=options.keep_checkpoints, seed_batch=spec.seed_batch,
                              watchdog_seconds=options.watchdog_seconds, num_devices=options.devices,
-                             init_from=None if spec.init_from is None else Path(spec.init_from))
+                             init_from=None if spec.init_from is None else Path(spec.init_from),
+                             monitor=options.monitor)
     finally:
         logger.close()
     summary = {"agent": spec.agent, "env": spec.env, **summary}

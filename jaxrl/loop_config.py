@@ -113,6 +113,9 @@ class ReplayLoop:
     eval_every: int = 10_000  # environment steps between evaluations
     eval_episodes: int = 10  # episodes per evaluation (run in parallel)
     seed: int = 0  # first seed; --seeds N trains seed, seed+1, ...
+    # An online episode costing more than this is an incident, counted per chunk (train/incidents) for monitoring;
+    # None counts none.
+    incident_cost: float | None = None
 
     def __post_init__(self) -> None:
         for key in ["num_envs", "total_steps", "updates_per_step", "batch_size", "buffer_size", "eval_every",

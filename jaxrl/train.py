@@ -292,6 +292,8 @@ def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: R
             metric_shapes = jax.eval_shape(update_many, *args)[1]
             agent, metric_sums = state.agent, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes)
         finished = _episode_totals(steps)
+        if loop.incident_cost is not None:
+            finished["incidents"] = (steps.done * (steps.episode_cost > loop.incident_cost)).sum()
         updates = jnp.int32(loop.updates_per_step if learning else 0)
         online = {"step_cost": steps.cost.sum(), "offline_fraction": fraction}
         return RunState(agent, ReplayState(env, buffer_state, env_steps), key), (metric_sums, updates, finished, online)
@@ -306,7 +308,8 @@ def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: R
         state, learn_sums = repeat(lambda s: iteration(s, dataset, True), state, num_iterations - warm)
         metric_sums, updates, finished, online = jax.tree.map(jnp.add, warm_sums, learn_sums)
         metrics = jax.tree.map(lambda total: total / jnp.maximum(updates, 1), metric_sums)
-        return state, {**metrics, "updates": updates.astype(jnp.float32), **_episode_metrics(finished),
+        incidents = {"train/incidents": finished.pop("incidents")} if "incidents" in finished else {}
+        return state, {**metrics, "updates": updates.astype(jnp.float32), **_episode_metrics(finished), **incidents,
                        "train/cost_total": online["step_cost"],  # every online step's cost in the chunk, all envs
                        "train/offline_fraction": online["offline_fraction"] / num_iterations}
 

@@ -101,7 +101,7 @@ def test_seed_counts_below_one_are_refused(capsys, tmp_path, flag):
 
 def test_unknown_agent_and_missing_dataset_are_explained(capsys):
     assert main(["train", "dqn", "--env", "pointmass"]) == 2
-    assert "unknown agent 'dqn'; available: ppo, sac, rlpd, iql, cql, calql, bc" in capsys.readouterr().err
+    assert "unknown agent 'dqn'; available: ppo, ppo_lag, sac, rlpd, iql, cql, calql, bc" in capsys.readouterr().err
     assert main(["train", "iql"]) == 2
     assert "a dataset is required (--dataset DIR" in capsys.readouterr().err
 

@@ -69,3 +69,56 @@ def registry_command(args: argparse.Namespace) -> int:
     version = registry.rollback(args.reason)
     print(f"{args.registry}: rolled back; {version} is live")
     return 0
+
+
+def add_pipeline_command(subparsers) -> None:
+    parser = subparsers.add_parser("pipeline", help="from an incumbent's logs to a deployed policy: data gate, "
+                                                    "offline candidates, OPE gate, shadow, canary, monitored "
+                                                    "fine-tuning, promotion or rollback")
+    parser.add_argument("config", nargs="?", help="a pipeline YAML (experiments/pipeline/pointmass.yaml)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override config keys")
+    parser.add_argument("--run-dir", default=None, help="the pipeline's folder (default: runs/pipeline-<time>)")
+    parser.add_argument("--inject", default=None, metavar="FAULT",
+                        help="a fault drill: unsafe-candidate, incident-spike or bad-data")
+    parser.add_argument("--resume", default=None, metavar="RUN_DIR",
+                        help="continue a killed pipeline from its last finished stage")
+    parser.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None,
+                        help="W&B mode (default: online if logged in, else offline)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the training runs' progress bars")
+    from jaxrl.infra import compile_cache
+
+    compile_cache.add_option(parser)
+    parser.set_defaults(func=pipeline_command)
+
+
+def pipeline_command(args: argparse.Namespace) -> int:
+    import datetime
+
+    from jaxrl.config import ConfigError, build_config, load_yaml, parse_overrides
+    from jaxrl.deploy import pipeline
+    from jaxrl.deploy.config import PipelineConfig
+    from jaxrl.experiment import RunOptions
+    from jaxrl.infra.logging import default_wandb_mode
+
+    options = RunOptions(wandb_mode=args.wandb or default_wandb_mode(), progress=not args.no_progress)
+    if args.resume:
+        if args.config or args.set or args.inject or args.run_dir:
+            raise ConfigError("--resume RUN_DIR continues a pipeline as it was started: give no CONFIG, --set, "
+                              "--inject or --run-dir with it")
+        run_dir = Path(args.resume)
+        pipeline.load(run_dir)  # checks it is a pipeline folder before anything runs
+    else:
+        if not args.config:
+            raise ConfigError("jaxrl pipeline: name a config (experiments/pipeline/pointmass.yaml), or --resume "
+                              "RUN_DIR")
+        config = build_config(PipelineConfig, {**load_yaml(args.config), **parse_overrides(args.set)},
+                              source=f"{args.config}{' and --set' if args.set else ''}")
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(args.run_dir or f"runs/pipeline-{config.env}-{stamp}")
+        pipeline.start(config, run_dir, args.inject)
+    summary = pipeline.run(run_dir, options)
+    outcome = (f"promoted {summary['live_version']}" if summary["promoted"] else
+               f"stopped at {summary['stopped_at']}{' (rolled back)' if summary['rolled_back'] else ''}; "
+               f"live version {summary['live_version']}")
+    print(f"{run_dir}: {outcome}; report: {run_dir / 'report.md'}")
+    return 0

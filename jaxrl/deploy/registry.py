@@ -80,6 +80,16 @@ class Registry:
         self._commit(lambda record: record, {"event": "add", "version": version, "note": note})
         return version
 
+    def add_once(self, policy: bundle.Policy, note: str = "") -> str:
+        """`add`, unless a version with the same parameters, agent and env is already here (a resumed pipeline
+        registering what it registered before it was killed): then that version's name."""
+        for version in self.versions():
+            document = bundle.read_document(self.path / VERSIONS / version)
+            if (document["params_sha256"], document["agent"], document["env"]) == (
+                    policy.params_sha256, policy.agent, policy.env):
+                return version
+        return self.add(policy, note)
+
     def load(self, version: str | None = None) -> bundle.Policy:
         """The policy of `version` (default: the live one)."""
         version = version or self.live

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ def seed_keys(seeds: list[int]) -> tuple[jax.Array, jax.Array]:
     keys = jnp.stack([jax.random.PRNGKey(seed) for seed in seeds])
     split = jax.vmap(jax.random.split)(keys)
     return split[:, 0], split[:, 1]
+
+
+Monitor = Callable[[int, dict[str, Any]], str | None]  # (chunk, metrics) -> why the run stops now, or None
 
 
 def over_seeds(fn, seed_batch: int | None = None, num_seeds: int | None = None):
@@ -124,7 +128,8 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
         resume: bool = False, checkpoint_every: int = 1, progress: bool = True,
         keep_checkpoints: int | None = 2, seed_batch: int | None = None,
         watchdog_seconds: float | None = DEFAULT_TIMEOUT, hyperparams: Any = None,
-        num_devices: int = 1, init_from: Path | None = None) -> tuple[Any, dict[str, Any]]:
+        num_devices: int = 1, init_from: Path | None = None, monitor: Monitor | None = None
+        ) -> tuple[Any, dict[str, Any]]:
     """Train every run to the end (from the newest checkpoint when `resume`); returns (state, summary).
 
     A run is a seed and its hyperparameters: `hyperparams` stacked one per seed (None: the trainer's, the config's
@@ -137,6 +142,10 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
 
     `init_from`, the folder of an earlier run of the same seeds (fine-tuning an offline run), gives every run its
     final agent state to start from, with this run's hyperparameters; that folder is only read.
+
+    `monitor(chunk, metrics)`, called after each chunk is logged and checkpointed with its metrics (host arrays,
+    a leading seed axis), ends the run there when it returns a reason; the summary's `stopped` says where and why
+    (None: the run went to its end).
     """
     start = time.perf_counter()
     plan = trainer.plan
@@ -161,7 +170,7 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
         elif resume:  # killed before its first checkpoint: it starts over, so what it logged goes
             logger.drop_after(-1)
         if latest is None and init_from is not None:
-            state = state._replace(agent=final_agents(init_from, state))
+            state = state._replace(agent=final_agents(init_from, state, seeds))
         compile_start = time.perf_counter()
         with watchdog.watch("compilation of the training chunk and the evaluation", cpu_progress=True):
             run_chunk, evaluate = compile_programs(trainer, state, layout.put(eval_keys, layout.state_sharding()),
@@ -181,6 +190,7 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
         bar = tqdm(total=plan.total_units, initial=plan.units_done(first_chunk),
                    unit=" " + plan.unit.replace("_", " "), unit_scale=True,
                    disable=not (progress and distributed.is_primary()), dynamic_ncols=True)
+        stopped, last_chunk = None, first_chunk
         for chunk in range(first_chunk + 1, plan.num_chunks + 1):
             where = f"chunk {chunk} of {plan.num_chunks}"
             iterations = jnp.int32(plan.chunk_iterations(chunk))
@@ -192,10 +202,18 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
                 checkpointer.save(chunk, state)
             bar.set_postfix_str(f"eval return {np.mean(eval_metrics['eval/return']):.1f}")
             bar.update(plan.units_done(chunk) - plan.units_done(chunk - 1))
+            last_chunk = chunk
+            reason = monitor(chunk, {**metrics, **eval_metrics}) if monitor is not None else None
+            if reason:
+                if chunk % checkpoint_every != 0:
+                    checkpointer.save(chunk, state)
+                stopped = {"chunk": chunk, plan.unit: plan.units_done(chunk), "reason": reason}
+                break
         bar.close()
         checkpointer.close()
-    trained = (plan.total_units - plan.units_done(first_chunk)) * len(seeds)
-    summary = {**_final_figures(plan, seeds, state, eval_metrics), "wall_seconds": time.perf_counter() - start,
+    trained = (plan.units_done(last_chunk) - plan.units_done(first_chunk)) * len(seeds)
+    summary = {**_final_figures(plan, seeds, state, eval_metrics), plan.unit: plan.units_done(last_chunk),
+               "stopped": stopped, "wall_seconds": time.perf_counter() - start,
                "compile_seconds": compile_seconds, "eval_seconds": clock.seconds["eval"],
                ("steps_per_second" if plan.unit == "env_steps" else "updates_per_second"):
                    trained / clock.seconds["train"] if clock.seconds["train"] else None,
@@ -203,9 +221,19 @@ def run(trainer: Trainer, seeds: list[int], run_dir: Path, logger: RunLogger, da
     return state, summary
 
 
-def final_agents(run_dir: Path, like: Any) -> Any:
+def final_agents(run_dir: Path, like: Any, seeds: list[int] | None = None) -> Any:
     """The agent states of `run_dir`'s newest checkpoint (its final ones, for a finished run), restored into the
-    structure of `like.agent` (a run state of the same seeds) and given `like`'s hyperparameters."""
+    structure of `like.agent` (a run state of `seeds`, all of that run's seeds or some of them) and given `like`'s
+    hyperparameters."""
+    import yaml
+
+    saved_seeds = list(yaml.safe_load((Path(run_dir) / "config.yaml").read_text())["seeds"])
+    seeds = saved_seeds if seeds is None else list(seeds)
+    missing = [seed for seed in seeds if seed not in saved_seeds]
+    if missing:
+        raise ValueError(f"{run_dir}: has no seed(s) {missing} to start from (its seeds: {saved_seeds})")
+    whole = jax.tree.map(lambda x: jax.ShapeDtypeStruct((len(saved_seeds), *x.shape[1:]), x.dtype),
+                         like._replace(env_state=None))
     absl_logger = logging.getLogger("absl")  # orbax warns that a read-only manager will not save: it will not
     level, _ = absl_logger.level, absl_logger.setLevel(logging.ERROR)
     checkpointer = Checkpointer(Path(run_dir) / "checkpoints", read_only=True)
@@ -213,11 +241,15 @@ def final_agents(run_dir: Path, like: Any) -> Any:
         chunk = checkpointer.latest_chunk()
         if chunk is None:
             raise ValueError(f"{run_dir}: no checkpoint to start from")
-        saved = checkpointer.restore(chunk, like._replace(env_state=None))
+        saved = checkpointer.restore(chunk, whole if seeds != saved_seeds else like._replace(env_state=None))
     finally:
         checkpointer.close()
         absl_logger.setLevel(level)
-    return saved.agent._replace(hyperparams=like.agent.hyperparams)
+    agent = saved.agent
+    if seeds != saved_seeds:
+        rows = jnp.asarray([saved_seeds.index(seed) for seed in seeds])
+        agent = jax.tree.map(lambda x: x[rows], agent)
+    return agent._replace(hyperparams=like.agent.hyperparams)
 
 
 def _final_figures(plan, seeds: list[int], state: Any, eval_metrics: dict[str, Any]) -> dict[str, Any]:

@@ -105,12 +105,15 @@ def load_candidates(runs: list[str], metadata: Any, dataset_dir: Path) -> list[C
     """Every run's policies (runs named twice, at other checkpoints, are one candidate), refused where the run's
     env or observation size is not the dataset's."""
     chunks_by_run: dict[Path, list[int | None]] = {}
+    candidates = []
     for text in runs:
         run_dir, chunk = parse_run(text)
+        if (run_dir / "policy.json").is_file() and chunk is None:
+            candidates.append(policy_candidate(run_dir, metadata, dataset_dir))
+            continue
         if not (run_dir / "config.yaml").is_file():
-            raise ConfigError(f"{run_dir}: not a run directory (no config.yaml)")
+            raise ConfigError(f"{run_dir}: not a run directory (no config.yaml) nor a policy folder (no policy.json)")
         chunks_by_run.setdefault(run_dir, []).append(chunk)
-    candidates = []
     for run_dir, chunks in chunks_by_run.items():
         loaded = [load_run(run_dir, chunk=chunk) for chunk in chunks]
         spec, experiment = loaded[0][:2]
@@ -124,6 +127,22 @@ def load_candidates(runs: list[str], metadata: Any, dataset_dir: Path) -> list[C
         labels = [(entry[3], seed) for entry in loaded for seed in spec.seeds]
         candidates.append(Candidate(run_dir, spec, experiment, states, labels))
     return candidates
+
+
+def policy_candidate(folder: Path, metadata: Any, dataset_dir: Path) -> Candidate:
+    """A policy folder (a registry version, jaxrl/deploy/bundle.py) as a candidate of one policy."""
+    from jaxrl.deploy import bundle
+
+    policy = bundle.load(folder)
+    if policy.env_spec.obs_size != metadata.obs_size or policy.env_spec.discrete:
+        raise ConfigError(f"{folder}: its policy acts in {policy.env} (observations of size "
+                          f"{policy.env_spec.obs_size}); the dataset {dataset_dir} was logged in {metadata.env_name} "
+                          f"(size {metadata.obs_size}), continuous actions")
+    seed = policy.provenance.get("seed") or 0
+    spec = RunSpec(policy.agent, policy.env, (seed,), policy.config)
+    experiment = Experiment(None, policy.learner, policy.env_spec, None, None)
+    return Candidate(folder, spec, experiment, jax.tree.map(lambda leaf: leaf[None], policy.state),
+                     [(policy.provenance.get("chunk"), seed)])
 
 
 def padded(ends: EpisodeEnds, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,70 @@
+"""The gates' decisions from their figures, against hand-made inputs: the OPE gate passes the candidate whose
+lower bound beats the incumbent and refuses on return or cost, the canary's one-sided Welch tests against scipy's
+two-sided test (an independent computation), its incident rule, and the data gate's refusal of corrupted logs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from jaxrl.config import ConfigError, build_config
+from jaxrl.deploy.config import PipelineConfig
+from jaxrl.deploy.stages import canary, ope_gate
+
+
+def policy(agent: str, seed: int, low: float, cost_high: float) -> dict:
+    return {"agent": agent, "seed": seed, "run": f"runs/{agent}", "unavailable": {},
+            "estimates": {"fqe": {"return": {"estimate": low + 1.0, "low": low, "high": low + 2.0},
+                                  "cost": {"estimate": cost_high - 0.5, "low": 0.0, "high": cost_high}}}}
+
+
+def test_ope_gate_passes_what_beats_the_incumbent_within_the_cost_limit():
+    rows = ope_gate.judge([policy("iql", 0, 11.0, 0.5), policy("iql", 1, 9.0, 0.5), policy("cql", 0, 12.0, 3.0)],
+                          incumbent_value=10.0, estimator="fqe", margin=0.5, max_cost=1.0)
+    assert [row["passed"] for row in rows] == [True, False, False]
+    assert "return lower bound 9.00 < incumbent 10.00 + 0.5" in rows[1]["reason"]
+    assert rows[2]["reason"] == "cost upper bound 3.00 > 1.00"
+
+
+def test_ope_gate_says_why_an_estimator_cannot_judge_a_policy():
+    rows = ope_gate.judge([{**policy("bc", 0, 11.0, 0.5), "estimates": {}, "unavailable": {"wdr": "no density"}}],
+                          10.0, "wdr", 0.0, 1.0)
+    assert not rows[0]["passed"] and "wdr cannot estimate it (no density)" in rows[0]["reason"]
+
+
+def test_canary_one_sided_tests_halve_the_two_sided_p_value():
+    rng = np.random.default_rng(0)
+    candidate = (rng.normal(9.0, 2.0, 60), rng.normal(1.5, 0.5, 60))
+    incumbent = (rng.normal(10.0, 2.0, 400), rng.normal(1.0, 0.5, 400))
+    figures = canary.compare(candidate, incumbent, incident_cost=2.0)
+    two_sided = stats.ttest_ind(candidate[0], incumbent[0], equal_var=False).pvalue
+    assert figures["return_worse_p"] == pytest.approx(two_sided / 2)  # the candidate's mean is the lower one
+    assert figures["candidate_incident_rate"] == pytest.approx((candidate[1] > 2.0).mean())
+    failures, rolled_back = canary.verdict(figures, alpha=0.05, max_incident_rate=0.5)
+    assert any("return" in failure for failure in failures) and any("cost" in failure for failure in failures)
+    assert not rolled_back
+
+
+def test_canary_rolls_back_on_incidents_and_passes_an_equal_candidate():
+    same = (np.full(50, 10.0), np.zeros(50))
+    figures = canary.compare(same, same, incident_cost=1.0)
+    assert canary.verdict(figures, 0.05, 0.1) == ([], False)
+    spiky = (np.full(50, 10.0), np.where(np.arange(50) < 10, 5.0, 0.0))  # 20% of episodes cost 5
+    failures, rolled_back = canary.verdict(canary.compare(spiky, same, incident_cost=1.0), 0.05, 0.1)
+    assert rolled_back and "incident rate 20.0% over max_incident_rate 10.0%" in failures[-1]
+
+
+def test_canary_with_too_few_episodes_says_what_to_raise():
+    figures = canary.compare((np.ones(1), np.zeros(1)), (np.ones(30), np.zeros(30)), 1.0)
+    failures, _ = canary.verdict(figures, 0.05, 0.1)
+    assert "raise canary_steps or canary_fraction" in failures[0]
+
+
+def test_pipeline_config_refuses_what_cannot_run():
+    with pytest.raises(ConfigError, match="candidates"):
+        build_config(PipelineConfig, {"candidates": ["bc"]})
+    with pytest.raises(ConfigError, match="canary_fraction"):
+        build_config(PipelineConfig, {"canary_envs": 8, "canary_fraction": 0.01})
+    with pytest.raises(ConfigError, match="ope_estimator"):
+        build_config(PipelineConfig, {"ope_estimator": "magic"})
