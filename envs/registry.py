@@ -34,10 +34,10 @@ from envs.wrappers import ZeroCost  # noqa: E402
 
 GYMNAX_PREFIX = "gymnax/"
 BRAX_EPISODE_LENGTH = 1000
-# pointmass-drift: pointmass after its hazards grew (radius 0.30 for 0.18, closing the gaps between them), the
-# changed world of the pipeline's incident drill (jaxrl/deploy/stages/finetune.py).
+# pointmass-drift: pointmass after its hazards grew (radius 0.40 for 0.18: they overlap into one wall with a gap
+# only at its ends), the changed world of the pipeline's incident drill (jaxrl/deploy/stages/finetune.py).
 _OWN_ENVS: dict[str, Callable[..., Env]] = {"pendulum": Pendulum, "pointmass": PointMass,
-                                            "pointmass-drift": functools.partial(PointMass, hazard_radius=0.30)}
+                                            "pointmass-drift": functools.partial(PointMass, hazard_radius=0.40)}
 
 
 class UnknownEnvError(ValueError):

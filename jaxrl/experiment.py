@@ -152,6 +152,10 @@ def _build_replay(spec: RunSpec, module: Any, config: ReplayLoop, eval_env: Any,
         learner = module.make_learner(config, env_spec, dataset_statistics(transitions))
     else:
         learner = module.make_learner(config, env_spec)
+    if getattr(config, "cost_budget", None) is not None:
+        from jaxrl.safety.constrained import constrain
+
+        learner = constrain(learner, config, env_spec, config.hidden_sizes)
     mixed = transitions is not None and config.mixes_offline_data
     data = Dataset.from_numpy(batch_rows(spec, transitions)) if mixed else None
     train_env = envs.training_env(envs.make(spec.env), config.num_envs, episode_length(config, env_spec))

@@ -14,6 +14,7 @@ import optax
 from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.loop_config import OfflineLoop, ReplayLoop, check_widths, require
 from jaxrl.networks import check_precision
+from jaxrl.safety.lagrangian import CostConstraint
 from jaxrl.types import EnvSpec, Params, Transition
 
 
@@ -47,7 +48,7 @@ class OfflineConfig(AgentKeys, OfflineLoop):
 
 
 @dataclasses.dataclass(frozen=True)
-class FinetuneConfig(AgentKeys, ReplayLoop):
+class FinetuneConfig(AgentKeys, CostConstraint, ReplayLoop):
     """An offline agent continued online: the replay loop's keys (with the offline dataset mixed in, half of
     every batch by default, as RLPD and Cal-QL sample) and the agent's static keys, which `jaxrl finetune` takes
     from the offline run. Each fine-tunable agent's FinetuneConfig extends this and its own `Hyperparams`."""

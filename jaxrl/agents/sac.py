@@ -18,6 +18,7 @@ from jaxrl.agents import common
 from jaxrl.hyperparams import hyperparams, traced
 from jaxrl.loop_config import ReplayLoop, check_positive, check_unit_interval, check_widths, require
 from jaxrl.networks import GaussianHead, QEnsemble, check_precision, compute_dtype, squashed_log_prob, tanh_gaussian
+from jaxrl.safety.lagrangian import CostConstraint
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 
@@ -34,8 +35,8 @@ class Hyperparams:
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(Hyperparams, ReplayLoop):
-    """SAC: the replay loop's keys, SAC's static keys and its hyperparameters."""
+class Config(Hyperparams, CostConstraint, ReplayLoop):
+    """SAC: the replay loop's keys, the cost constraint's, SAC's static keys and its hyperparameters."""
 
     hidden_sizes: tuple[int, ...] = (256, 256)  # hidden layer widths of the critics and the policy
     precision: str = "fp32"  # fp32, or bf16: bfloat16 matmuls and activations, float32 parameters and losses

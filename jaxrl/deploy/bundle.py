@@ -163,5 +163,7 @@ def from_run(run_dir: str | Path, seed_index: int = 0, chunk: int | None = None)
         transitions, metadata = storage.load(spec.dataset)
         provenance["dataset_fingerprint"] = metadata.fingerprint
         statistics = dataset_statistics(transitions) if spec.agent in agents.OFFLINE else None
-    return Policy(spec.agent, spec.env, spec.config, experiment.learner, state, experiment.env_spec, statistics,
-                  provenance)
+    learner = experiment.learner
+    if hasattr(state, "inner"):  # trained under a cost constraint (jaxrl/safety/constrained.py): the agent inside acts
+        state, learner = state.inner, make_learner(spec.agent, spec.config, experiment.env_spec, statistics)
+    return Policy(spec.agent, spec.env, spec.config, learner, state, experiment.env_spec, statistics, provenance)

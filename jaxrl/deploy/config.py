@@ -64,7 +64,9 @@ class PipelineConfig:
     incident_cost: float = 8.0  # an episode with more cost than this is an incident
     max_incident_rate: float = 0.1  # incidents per episode that roll back (canary) or stop (fine-tuning)
 
-    # 6. Online fine-tuning of the candidate, monitored per chunk, within an exploration budget.
+    # 6. Online fine-tuning of the candidate under a cost constraint (jaxrl/safety/constrained.py), monitored per
+    # chunk, within an exploration budget.
+    finetune_cost_budget: float | None = None  # expected cost per episode; None: the logs' mean (the incumbent's)
     finetune_steps: int = 5_000  # the budget of online env steps
     finetune_max_cost: float = 600.0  # the budget of total cost incurred online
     finetune_chunk_steps: int = 500  # env steps between checks (and evaluations, and good versions)

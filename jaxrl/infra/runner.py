@@ -232,8 +232,9 @@ def final_agents(run_dir: Path, like: Any, seeds: list[int] | None = None) -> An
     missing = [seed for seed in seeds if seed not in saved_seeds]
     if missing:
         raise ValueError(f"{run_dir}: has no seed(s) {missing} to start from (its seeds: {saved_seeds})")
-    whole = jax.tree.map(lambda x: jax.ShapeDtypeStruct((len(saved_seeds), *x.shape[1:]), x.dtype),
-                         like._replace(env_state=None))
+    wrapped = hasattr(like.agent, "inner")  # a constrained learner (jaxrl/safety/constrained.py) around the agent
+    target = like._replace(env_state=None, agent=like.agent.inner if wrapped else like.agent)
+    whole = jax.tree.map(lambda x: jax.ShapeDtypeStruct((len(saved_seeds), *x.shape[1:]), x.dtype), target)
     absl_logger = logging.getLogger("absl")  # orbax warns that a read-only manager will not save: it will not
     level, _ = absl_logger.level, absl_logger.setLevel(logging.ERROR)
     checkpointer = Checkpointer(Path(run_dir) / "checkpoints", read_only=True)
@@ -241,7 +242,7 @@ def final_agents(run_dir: Path, like: Any, seeds: list[int] | None = None) -> An
         chunk = checkpointer.latest_chunk()
         if chunk is None:
             raise ValueError(f"{run_dir}: no checkpoint to start from")
-        saved = checkpointer.restore(chunk, whole if seeds != saved_seeds else like._replace(env_state=None))
+        saved = checkpointer.restore(chunk, whole if seeds != saved_seeds else target)
     finally:
         checkpointer.close()
         absl_logger.setLevel(level)
@@ -249,7 +250,8 @@ def final_agents(run_dir: Path, like: Any, seeds: list[int] | None = None) -> An
     if seeds != saved_seeds:
         rows = jnp.asarray([saved_seeds.index(seed) for seed in seeds])
         agent = jax.tree.map(lambda x: x[rows], agent)
-    return agent._replace(hyperparams=like.agent.hyperparams)
+    agent = agent._replace(hyperparams=target.agent.hyperparams)
+    return like.agent._replace(inner=agent) if wrapped else agent
 
 
 def _final_figures(plan, seeds: list[int], state: Any, eval_metrics: dict[str, Any]) -> dict[str, Any]:

@@ -8,11 +8,14 @@ trains it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+
+from jaxrl.loop_config import require
 
 
 class Multiplier(NamedTuple):
@@ -52,3 +55,23 @@ def finished_episode_cost(episode_cost: jax.Array, done: jax.Array) -> tuple[jax
     episodes = done.sum()
     mean = jnp.where(episodes > 0, (done * episode_cost).sum() / jnp.maximum(episodes, 1.0), jnp.nan)
     return mean, episodes
+
+
+@dataclasses.dataclass(frozen=True)
+class CostConstraint:
+    """The keys of the replay loop's cost constraint (jaxrl/safety/constrained.py), in the configs of its agents."""
+
+    cost_budget: float | None = None  # expected cost per episode allowed; None: no constraint
+    multiplier_lr: float = 0.01  # Adam step size of λ, once per update
+    multiplier_init: float = 0.0  # λ at the start
+    cost_critic_lr: float = 3e-4
+    cost_gamma: float = 0.99  # the cost critic's discount
+
+    def __post_init__(self) -> None:
+        if hasattr(super(), "__post_init__"):
+            super().__post_init__()
+        if self.cost_budget is not None:
+            require(self.cost_budget >= 0, "cost_budget", ">= 0 (or null: unconstrained)", self.cost_budget)
+        require(self.multiplier_lr > 0, "multiplier_lr", "> 0", self.multiplier_lr)
+        require(self.multiplier_init >= 0, "multiplier_init", ">= 0", self.multiplier_init)
+        require(0 < self.cost_gamma < 1, "cost_gamma", "in (0, 1)", self.cost_gamma)

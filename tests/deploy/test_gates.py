@@ -4,6 +4,8 @@ two-sided test (an independent computation), its incident rule, and the data gat
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -11,6 +13,7 @@ from scipy import stats
 from jaxrl.config import ConfigError, build_config
 from jaxrl.deploy.config import PipelineConfig
 from jaxrl.deploy.stages import canary, ope_gate
+from jaxrl.deploy.stages.common import incidents_exceed
 
 
 def policy(agent: str, seed: int, low: float, cost_high: float) -> dict:
@@ -50,9 +53,21 @@ def test_canary_rolls_back_on_incidents_and_passes_an_equal_candidate():
     same = (np.full(50, 10.0), np.zeros(50))
     figures = canary.compare(same, same, incident_cost=1.0)
     assert canary.verdict(figures, 0.05, 0.1) == ([], False)
-    spiky = (np.full(50, 10.0), np.where(np.arange(50) < 10, 5.0, 0.0))  # 20% of episodes cost 5
+    spiky = (np.full(50, 10.0), np.where(np.arange(50) < 12, 5.0, 0.0))  # 24% of episodes cost 5
     failures, rolled_back = canary.verdict(canary.compare(spiky, same, incident_cost=1.0), 0.05, 0.1)
-    assert rolled_back and "incident rate 20.0% over max_incident_rate 10.0%" in failures[-1]
+    assert rolled_back and "incident rate 24.0% over max_incident_rate 10.0%" in failures[-1]
+    # P(X >= 12 | Binomial(50, 0.1)), summed from the binomial terms:
+    expected = sum(math.comb(50, k) * 0.1**k * 0.9 ** (50 - k) for k in range(12, 51))
+    figures = canary.compare(spiky, same, 1.0)
+    canary.verdict(figures, 0.05, 0.1)
+    assert figures["incident_p"] == pytest.approx(expected)
+
+
+def test_a_few_incidents_in_a_small_sample_are_not_evidence():
+    assert incidents_exceed(2, 12, 0.1, 0.05) == (False, pytest.approx(1 - 0.9**12 - 12 * 0.1 * 0.9**11))
+    exceeded, p_value = incidents_exceed(8, 12, 0.1, 0.05)
+    assert exceeded and p_value < 1e-5
+    assert incidents_exceed(0, 0, 0.1, 0.05) == (False, 1.0)
 
 
 def test_canary_with_too_few_episodes_says_what_to_raise():

@@ -1,7 +1,8 @@
 """Stage 5, canary: the candidate acts in `canary_fraction` of the live environments, the incumbent in the rest,
 for `canary_steps` steps. The candidate fails if its episodes' return is lower, or their cost higher, than the
 incumbent's at significance `canary_alpha` (one-sided Welch t-tests), and is rolled back (its environments return
-to the incumbent) if its incident rate (episodes costing more than `incident_cost`) is over `max_incident_rate`."""
+to the incumbent) if its incident rate (episodes costing more than `incident_cost`) is significantly over
+`max_incident_rate` (a one-sided binomial test at `canary_alpha`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from scipy import stats  # a dependency of jax itself
 
 from jaxrl.deploy.live import finished_episodes, run_live
-from jaxrl.deploy.stages.common import Context, StageResult, check
+from jaxrl.deploy.stages.common import Context, StageResult, check, incidents_exceed
 
 
 def run(context: Context) -> StageResult:
@@ -42,6 +43,7 @@ def compare(candidate: tuple[np.ndarray, np.ndarray], incumbent: tuple[np.ndarra
                                  ("incumbent", incumbent_returns, incumbent_costs)):
         figures[f"{name}_return_mean"] = float(returns.mean()) if len(returns) else None
         figures[f"{name}_cost_mean"] = float(costs.mean()) if len(costs) else None
+        figures[f"{name}_incidents"] = int((costs > incident_cost).sum())
         figures[f"{name}_incident_rate"] = float((costs > incident_cost).mean()) if len(costs) else None
     enough = len(candidate_returns) >= 2 and len(incumbent_returns) >= 2
     figures["return_worse_p"] = _p(candidate_returns, incumbent_returns, "less") if enough else None
@@ -67,8 +69,10 @@ def verdict(figures: dict, alpha: float, max_incident_rate: float) -> tuple[list
     if figures["cost_higher_p"] < alpha:
         failures.append(f"the candidate's cost {figures['candidate_cost_mean']:.2f} is higher than the incumbent's "
                         f"{figures['incumbent_cost_mean']:.2f} (p = {figures['cost_higher_p']:.3g} < {alpha})")
-    rolled_back = figures["candidate_incident_rate"] > max_incident_rate
+    rolled_back, p_value = incidents_exceed(figures["candidate_incidents"], figures["candidate_episodes"],
+                                            max_incident_rate, alpha)
+    figures["incident_p"] = p_value
     if rolled_back:
         failures.append(f"candidate incident rate {figures['candidate_incident_rate']:.1%} over max_incident_rate "
-                        f"{max_incident_rate:.1%}")
+                        f"{max_incident_rate:.1%} (binomial p = {p_value:.2g} < {alpha})")
     return failures, rolled_back

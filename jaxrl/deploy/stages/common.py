@@ -33,6 +33,18 @@ class StageResult(NamedTuple):
     rolled_back: bool = False
 
 
+def incidents_exceed(incidents: int, episodes: int, max_rate: float, alpha: float) -> tuple[bool, float]:
+    """Whether `incidents` of `episodes` show a rate above `max_rate` at significance `alpha`: the one-sided
+    binomial test's p-value P(X >= incidents | X ~ Binomial(episodes, max_rate)). A chunk of a dozen episodes with
+    two incidents is not evidence of a rate over 10% (p = 0.34); eight are (p < 1e-5)."""
+    from scipy import stats  # a dependency of jax itself
+
+    if episodes == 0 or incidents == 0:
+        return False, 1.0
+    p_value = float(stats.binom.sf(incidents - 1, episodes, max_rate))
+    return p_value < alpha, p_value
+
+
 def check(figures: dict[str, Any], thresholds: dict[str, Any], failures: list[str]) -> tuple[bool, str]:
     """The gate's verdict from the failed conditions' descriptions: (passed, decision)."""
     if failures:

@@ -1,9 +1,12 @@
 """Stage 6, online fine-tuning: the candidate continues on the replay loop (`jaxrl finetune`, its logs mixed in),
-in live environments, watched after every chunk of `finetune_chunk_steps` env steps. Its exploration budget is
+in live environments, under the cost constraint E[episode cost] <= `finetune_cost_budget` (by default the logs'
+mean: no less safe than the incumbent; jaxrl/safety/constrained.py), watched after every chunk of
+`finetune_chunk_steps` env steps. Its exploration budget is
 `finetune_steps` env steps (the run's length) and `finetune_max_cost` total cost incurred: reaching the cost cap
 ends the stage cleanly. An incident rate (online episodes costing more than `incident_cost`, per finished episode)
-over `max_incident_rate` in a chunk rolls the policy back to the last good version (the previous chunk's
-checkpoint, or the candidate as it started) and stops the stage; nothing is promoted then.
+significantly over `max_incident_rate` in a chunk (a one-sided binomial test at `canary_alpha`) rolls the policy
+back to the last good version (the previous chunk's checkpoint, or the candidate as it started) and stops the
+stage; nothing is promoted then.
 
 The incident-spike drill fine-tunes in `pointmass-drift`, where the hazards have grown since the logs were taken."""
 
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxrl.deploy import bundle
-from jaxrl.deploy.stages.common import Context, StageResult
+from jaxrl.deploy.stages.common import Context, StageResult, incidents_exceed
 from jaxrl.experiment import execute
 from jaxrl.finetune import finetune_spec
 
@@ -27,8 +30,8 @@ class Watch:
     """The stage's monitor (jaxrl/infra/runner.py): the cumulative cost against the budget and each chunk's
     incident rate. Totals of chunks before a resumed run's first one are read back from its metrics.jsonl."""
 
-    def __init__(self, run_dir: Path, max_cost: float, max_incident_rate: float):
-        self.run_dir, self.max_cost, self.max_incident_rate = run_dir, max_cost, max_incident_rate
+    def __init__(self, run_dir: Path, max_cost: float, max_incident_rate: float, alpha: float):
+        self.run_dir, self.max_cost, self.max_incident_rate, self.alpha = run_dir, max_cost, max_incident_rate, alpha
         self.cost = None
         self.incident = None  # (chunk, rate) of the chunk that crossed the threshold
         self.budget_reached = False
@@ -38,12 +41,12 @@ class Watch:
             self.cost = sum(record.get("train/cost_total") or 0.0 for record in _records(self.run_dir)
                             if 0 < record.get("chunk", 0) < chunk)
         self.cost += float(metrics["train/cost_total"].sum())
-        episodes, incidents = float(metrics["train/episodes"].sum()), float(metrics["train/incidents"].sum())
-        rate = incidents / episodes if episodes else 0.0
-        if rate > self.max_incident_rate:
-            self.incident = (chunk, rate)
-            return (f"incident rate {rate:.1%} ({incidents:.0f} of {episodes:.0f} episodes) in chunk {chunk}, over "
-                    f"max_incident_rate {self.max_incident_rate:.1%}")
+        episodes, incidents = int(metrics["train/episodes"].sum()), int(metrics["train/incidents"].sum())
+        exceeded, p_value = incidents_exceed(incidents, episodes, self.max_incident_rate, self.alpha)
+        if exceeded:
+            self.incident = (chunk, incidents / episodes)
+            return (f"incident rate {incidents / episodes:.1%} ({incidents} of {episodes} episodes) in chunk {chunk}, "
+                    f"over max_incident_rate {self.max_incident_rate:.1%} (binomial p = {p_value:.2g})")
         if self.cost >= self.max_cost:
             self.budget_reached = True
             return f"exploration budget: total cost {self.cost:.1f} reached finetune_max_cost {self.max_cost}"
@@ -59,8 +62,10 @@ def run(context: Context) -> StageResult:
     config = context.config
     candidate_run, seed = Path(context.output("ope", "run")), context.output("ope", "seed")
     agent = context.output("ope", "agent")
+    budget = config.finetune_cost_budget
+    budget = context.results["data"]["figures"]["cost_mean"] if budget is None else budget
     overrides = {"eval_every": config.finetune_chunk_steps, "eval_episodes": EVAL_EPISODES,
-                 "incident_cost": config.incident_cost}
+                 "incident_cost": config.incident_cost, "cost_budget": budget}
     spec = finetune_spec(candidate_run, config.finetune_steps, str(Path(config.finetune_config_dir) / f"{agent}.yaml"),
                          overrides)
     spec = dataclasses.replace(spec, seeds=(seed,))
@@ -70,13 +75,14 @@ def run(context: Context) -> StageResult:
                              f"not {config.env}")
         spec = dataclasses.replace(spec, env=DRIFTED_ENV[config.env])
     run_dir = context.run_dir / "finetune"
-    watch = Watch(run_dir, config.finetune_max_cost, config.max_incident_rate)
+    watch = Watch(run_dir, config.finetune_max_cost, config.max_incident_rate, config.canary_alpha)
     options = dataclasses.replace(context.run_options, monitor=watch, keep_checkpoints=None)
     _, summary = execute(spec, run_dir, options, resume=(run_dir / "config.yaml").is_file())
     figures = {"env_steps": summary["env_steps"], "online_cost_total": summary["online_cost_total"],
                "online_return_mean": summary["online_return_mean"], "eval_return": summary["eval_return_mean"],
                "eval_cost": summary["eval_cost_mean"], "env": spec.env, "stopped": summary["stopped"]}
-    thresholds = {"finetune_steps": config.finetune_steps, "finetune_max_cost": config.finetune_max_cost,
+    thresholds = {"cost_budget": budget, "finetune_steps": config.finetune_steps,
+                  "finetune_max_cost": config.finetune_max_cost,
                   "max_incident_rate": config.max_incident_rate, "incident_cost": config.incident_cost}
     registry = context.registry
     if watch.incident is not None:
