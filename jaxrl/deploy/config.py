@@ -34,7 +34,7 @@ class PipelineConfig:
     candidates: tuple[str, ...] = ("iql", "cql")
     candidate_seeds: int = 2
     candidate_updates: int = 5_000
-    candidate_config_dir: str = "experiments/offline"  # <agent>.yaml there gives each candidate's other keys
+    candidate_config: str = "experiments/offline/{agent}.yaml"  # each candidate's other keys ({agent}: its name)
 
     # 3. OPE gate: a candidate goes on if the lower end of its return interval beats the incumbent's estimate by
     # ope_margin, and the upper end of its cost interval stays under ope_max_cost_ratio x the incumbent's estimated
@@ -70,7 +70,7 @@ class PipelineConfig:
     finetune_steps: int = 5_000  # the budget of online env steps
     finetune_max_cost: float = 600.0  # the budget of total cost incurred online
     finetune_chunk_steps: int = 500  # env steps between checks (and evaluations, and good versions)
-    finetune_config_dir: str = "experiments/finetune"
+    finetune_config: str = "experiments/finetune/{agent}.yaml"  # the fine-tuning keys ({agent}: the candidate's)
 
     def __post_init__(self) -> None:
         require(self.seed >= 0, "seed", ">= 0", self.seed)

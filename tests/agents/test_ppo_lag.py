@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 import yaml
 
 import envs
@@ -36,6 +37,7 @@ def test_rollout_episode_cost_is_the_sum_of_the_episode_step_costs():
             running = 0.0 if done[t, env_index] else running
 
 
+@pytest.mark.slow
 def test_ppo_lag_keeps_pointmass_cost_under_budget():
     overrides = yaml.safe_load(CONFIG.read_text())
     _, summary, records = train("ppo_lag", "pointmass", seeds=(0,), **overrides)

@@ -23,8 +23,8 @@ from jaxrl.deploy.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["incumbent_agent=ppo", f"incumbent_config={ROOT}/experiments/ppo/pointmass.yaml", "incumbent_steps=40000",
-         "candidates=[iql]", "candidate_seeds=1", f"candidate_config_dir={ROOT}/experiments/offline",
-         f"finetune_config_dir={ROOT}/experiments/finetune", "ope_resamples=200",
+         "candidates=[iql]", "candidate_seeds=1", f"candidate_config={ROOT}/experiments/offline/{{agent}}.yaml",
+         f"finetune_config={ROOT}/experiments/finetune/{{agent}}.yaml", "ope_resamples=200",
          "ope_true_returns=0", "shadow_envs=16", "shadow_steps=100", "canary_envs=32",
          "canary_fraction=0.25", "canary_steps=200", "incident_cost=8", "finetune_steps=1000",
          "finetune_chunk_steps=500"]
@@ -76,6 +76,7 @@ def test_a_better_candidate_is_promoted(bad_data_run, tmp_path):
     assert [record["stage"] for record in records] == [stage["stage"] for stage in summary["stages"]]
 
 
+@pytest.mark.slow
 def test_unsafe_candidate_drill_never_reaches_production(bad_data_run, tmp_path):
     # The drill's candidates seek the hazards (measured: 62.7 hazard steps per episode against 2.75 for the normal
     # candidate). FQE cannot see it (it estimates their cost like the normal one's: they act where the logs never

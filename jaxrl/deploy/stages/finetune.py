@@ -63,11 +63,11 @@ def run(context: Context) -> StageResult:
     candidate_run, seed = Path(context.output("ope", "run")), context.output("ope", "seed")
     agent = context.output("ope", "agent")
     budget = config.finetune_cost_budget
-    budget = context.results["data"]["figures"]["cost_mean"] if budget is None else budget
+    if budget is None:  # the logs' mean, where the env has a cost signal at all
+        budget = context.results["data"]["figures"]["cost_mean"] or None
     overrides = {"eval_every": config.finetune_chunk_steps, "eval_episodes": EVAL_EPISODES,
                  "incident_cost": config.incident_cost, "cost_budget": budget}
-    spec = finetune_spec(candidate_run, config.finetune_steps, str(Path(config.finetune_config_dir) / f"{agent}.yaml"),
-                         overrides)
+    spec = finetune_spec(candidate_run, config.finetune_steps, config.finetune_config.format(agent=agent), overrides)
     spec = dataclasses.replace(spec, seeds=(seed,))
     if context.inject == "incident-spike":
         if config.env not in DRIFTED_ENV:

@@ -26,7 +26,7 @@ def run(context: Context) -> StageResult:
     runs, figures = {}, {}
     for agent in config.candidates:
         run_dir = context.run_dir / "candidates" / agent
-        source = str(Path(config.candidate_config_dir) / f"{agent}.yaml")
+        source = config.candidate_config.format(agent=agent)
         values = {**load_yaml(source), "num_updates": config.candidate_updates,
                   "eval_every": max(1, config.candidate_updates // 2), "seed": config.seed}
         spec = RunSpec(agent, config.env, seeds, build_config(agents.get(agent).Config, values, source), str(dataset))

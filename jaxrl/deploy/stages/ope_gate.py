@@ -9,6 +9,7 @@ OPE's γ (jaxrl/ope/run.py: γ^T ≤ 0.01); the logs' own value is reported besi
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ def run(context: Context) -> StageResult:
     candidates = [policy for policy in result["policies"] if policy is not incumbent]
     incumbent_estimate = incumbent["estimates"][config.ope_estimator]["return"]["estimate"]
     incumbent_cost = incumbent["estimates"][config.ope_estimator]["cost"]["estimate"]
-    max_cost = config.ope_max_cost_ratio * incumbent_cost
+    logged_cost = context.results["data"]["figures"]["cost_mean"]
+    # No cost in the logs (a task without a cost signal): nothing for the cost condition to compare.
+    max_cost = config.ope_max_cost_ratio * incumbent_cost if logged_cost > 0 else math.inf
     if config.ope_max_cost is not None:
         max_cost = min(max_cost, config.ope_max_cost)
     rows = judge(candidates, incumbent_estimate, config.ope_estimator, config.ope_margin, max_cost)
