@@ -44,7 +44,8 @@ def run(context: Context) -> StageResult:
     incumbent_cost = incumbent["estimates"][config.ope_estimator]["cost"]["estimate"]
     logged_cost = context.results["data"]["figures"]["cost_mean"]
     # No cost in the logs (a task without a cost signal): nothing for the cost condition to compare.
-    max_cost = config.ope_max_cost_ratio * incumbent_cost if logged_cost > 0 else math.inf
+    # A negative cost estimate (an under-fitted FQE) allows nothing above zero: the gate errs on the safe side.
+    max_cost = config.ope_max_cost_ratio * max(incumbent_cost, 0.0) if logged_cost > 0 else math.inf
     if config.ope_max_cost is not None:
         max_cost = min(max_cost, config.ope_max_cost)
     rows = judge(candidates, incumbent_estimate, config.ope_estimator, config.ope_margin, max_cost)
