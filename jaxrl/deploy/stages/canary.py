@@ -26,6 +26,12 @@ def run(context: Context) -> StageResult:
     thresholds = {"canary_alpha": config.canary_alpha, "candidate_incident_rate": config.max_incident_rate}
     failures, rolled_back = verdict(figures, config.canary_alpha, config.max_incident_rate)
     passed, decision = check(figures, thresholds, failures)
+    if passed:
+        decision = (f"passed: return {figures['candidate_return_mean']:.2f} vs the incumbent's "
+                    f"{figures['incumbent_return_mean']:.2f} (p = {figures['return_worse_p']:.2g} for worse), cost "
+                    f"{figures['candidate_cost_mean']:.2f} vs {figures['incumbent_cost_mean']:.2f} (p = "
+                    f"{figures['cost_higher_p']:.2g} for higher), {figures['candidate_incidents']} incidents in "
+                    f"{figures['candidate_episodes']} episodes (limit {config.max_incident_rate:.0%})")
     if rolled_back:
         decision += "; rolled back: the candidate's environments return to the incumbent"
     context.registry.record_gate(context.output("ope", "candidate_version"), "canary",
