@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,7 +19,7 @@ from jaxrl.data.returns import with_returns_to_go
 from jaxrl.data.statistics import dataset_statistics
 from jaxrl.infra import distributed
 from jaxrl.infra.files import atomic_write_text
-from jaxrl.infra.logging import RunLogger
+from jaxrl.infra.logging import RunLogger, read_metrics
 from jaxrl.infra.runner import run, write_summary
 from jaxrl.infra.watchdog import DEFAULT_TIMEOUT
 from jaxrl.loop_config import OfflineLoop, OnlineLoop, ReplayLoop, loop_keys
@@ -218,7 +217,7 @@ def online_figures(run_dir: Path, seeds: list[int], total_steps: int, metadata: 
       online evaluations of 1 - score / 100, as CORL reports it) and min_score_first_10pct (the lowest score
       evaluated within the first tenth of the online steps, at least the first online evaluation).
     """
-    records = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if line]
+    records = read_metrics(run_dir)
     per_seed: dict[str, list[float]] = {name: [] for name in ("online_episodes", "online_return_mean",
                                                               "online_cost_total")}
     scored = metadata is not None and metadata.random_return is not None and metadata.expert_return is not None

@@ -11,6 +11,7 @@ from typing import Any
 
 from jaxrl.deploy.registry import Registry
 from jaxrl.infra.files import atomic_write_file, atomic_write_text
+from jaxrl.infra.logging import read_metrics
 
 
 def write(run_dir: Path, summary: dict[str, Any], registry: Registry) -> None:
@@ -61,16 +62,11 @@ def _fmt(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _records(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
-
-
 def _panels(run_dir: Path, summary: dict[str, Any]) -> list[tuple[str, Any]]:
     """(title, draw(axes)) for each plot the finished stages have data for."""
     stages = {stage["stage"]: stage for stage in summary["stages"]}
     panels = []
-    curves = {agent: _records(run_dir / "candidates" / agent) for agent in ("iql", "cql", "calql")}
+    curves = {agent: read_metrics(run_dir / "candidates" / agent) for agent in ("iql", "cql", "calql")}
     curves = {agent: records for agent, records in curves.items() if records}
     if curves:
         def offline_curves(axes):
@@ -118,7 +114,7 @@ def _panels(run_dir: Path, summary: dict[str, Any]) -> list[tuple[str, Any]]:
             axes.set_xticks(range(3), names, fontsize=7)
             axes.legend(fontsize=6)
         panels.append(("canary", canary_bars))
-    finetune_records = [r for r in _records(run_dir / "finetune") if r.get("chunk", 0) > 0]
+    finetune_records = [r for r in read_metrics(run_dir / "finetune") if r.get("chunk", 0) > 0]
     if finetune_records:
         def timeline(axes):
             steps = [r["step"] for r in finetune_records]

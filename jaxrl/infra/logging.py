@@ -115,6 +115,12 @@ class SplitLogger:
             logger.close()
 
 
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Every record of a run's `metrics.jsonl`, in the order written ([] before the run logged any)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
+
+
 def truncate_metrics(run_dir: Path, last_step: int) -> None:
     """Rewrite `metrics.jsonl` without the records after `last_step`, atomically."""
     path = Path(run_dir) / "metrics.jsonl"

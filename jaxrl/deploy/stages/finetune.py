@@ -13,7 +13,6 @@ The incident-spike drill fine-tunes in `pointmass-drift`, where the hazards have
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from jaxrl.deploy import bundle
 from jaxrl.deploy.stages.common import Context, StageResult, incidents_exceed
 from jaxrl.experiment import execute
 from jaxrl.finetune import finetune_spec
+from jaxrl.infra.logging import read_metrics
 
 DRIFTED_ENV = {"pointmass": "pointmass-drift"}
 EVAL_EPISODES = 20
@@ -38,7 +38,7 @@ class Watch:
 
     def __call__(self, chunk: int, metrics: dict[str, Any]) -> str | None:
         if self.cost is None:
-            self.cost = sum(record.get("train/cost_total") or 0.0 for record in _records(self.run_dir)
+            self.cost = sum(record.get("train/cost_total") or 0.0 for record in read_metrics(self.run_dir)
                             if 0 < record.get("chunk", 0) < chunk)
         self.cost += float(metrics["train/cost_total"].sum())
         episodes, incidents = int(metrics["train/episodes"].sum()), int(metrics["train/incidents"].sum())
@@ -51,11 +51,6 @@ class Watch:
             self.budget_reached = True
             return f"exploration budget: total cost {self.cost:.1f} reached finetune_max_cost {self.max_cost}"
         return None
-
-
-def _records(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
 
 
 def run(context: Context) -> StageResult:
