@@ -60,7 +60,8 @@ def evaluate_policy(policy, episodes: int | None = None, seed: int | None = None
 
     episodes = episodes or policy.config.eval_episodes
     eval_env, _, max_steps = make_eval_env(policy.env, policy.config, episodes)
-    seed = policy.provenance.get("seed") or 0 if seed is None else seed
+    if seed is None:
+        seed = policy.provenance.get("seed") or 0
     _, eval_keys = seed_keys([seed])
     metrics = jax.jit(make_evaluator(policy.learner, eval_env, max_steps))(policy.state, eval_keys[0])
     return {"episodes": episodes, "eval_return": float(metrics["eval/return"]),
@@ -70,22 +71,11 @@ def evaluate_policy(policy, episodes: int | None = None, seed: int | None = None
 def evaluate_deployed(path: Path, version: str | None = None, episodes: int | None = None) -> dict[str, Any]:
     """`jaxrl evaluate` of a registry (its live version, or `version`) or of one policy folder; the result in
     the shape `evaluate_run` gives, with the version evaluated."""
-    from jaxrl.deploy import bundle
-    from jaxrl.deploy.registry import REGISTRY_FILE, Registry
+    from jaxrl.deploy.registry import resolve
 
     if episodes is not None and episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
-    if (Path(path) / REGISTRY_FILE).is_file():
-        registry = Registry(path)
-        version = version or registry.live
-        policy = registry.load(version)
-    elif version is not None:
-        raise ConfigError(f"{path}: --version needs a policy registry (no {REGISTRY_FILE} here)")
-    elif (Path(path) / bundle.POLICY_FILE).is_file():
-        policy = bundle.load(path)
-    else:
-        raise ConfigError(f"{path}: not a run (config.yaml), a policy registry ({REGISTRY_FILE}) or a policy folder "
-                          f"({bundle.POLICY_FILE})")
+    policy, version = resolve(path, version)
     result = evaluate_policy(policy, episodes)
     return {"version": version, "episodes": result["episodes"], "seeds": [policy.provenance.get("seed")],
             "eval_return_mean": result["eval_return"], "eval_return_per_seed": [result["eval_return"]],

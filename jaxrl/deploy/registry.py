@@ -149,3 +149,21 @@ class Registry:
                          "params_sha256": document["params_sha256"],
                          "gates": {name: gate.get("passed") for name, gate in gates.items()}})
         return rows
+
+
+def resolve(path: str | Path, version: str | None = None) -> tuple[bundle.Policy, str | None]:
+    """The policy a path names: a registry's live version (or `version`), a policy folder, or a run folder's first
+    seed at its newest checkpoint; and the registry version it is, where it is one."""
+    path = Path(path)
+    if (path / REGISTRY_FILE).is_file():
+        registry = Registry(path)
+        version = version or registry.live
+        return registry.load(version), version
+    if version is not None:
+        raise ConfigError(f"{path}: --version needs a policy registry (no {REGISTRY_FILE} here)")
+    if (path / bundle.POLICY_FILE).is_file():
+        return bundle.load(path), None
+    if (path / "config.yaml").is_file():
+        return bundle.from_run(path), None
+    raise ConfigError(f"{path}: not a run (config.yaml), a policy registry ({REGISTRY_FILE}) or a policy folder "
+                      f"({bundle.POLICY_FILE})")

@@ -16,7 +16,7 @@ from jaxrl.config import ConfigError, build_config, load_yaml
 from jaxrl.data import quality, storage
 from jaxrl.data.metadata import DatasetError, Metadata, Provenance
 from jaxrl.deploy import bundle
-from jaxrl.deploy.registry import REGISTRY_FILE, Registry
+from jaxrl.deploy.registry import resolve
 from jaxrl.deploy.stages.common import Context, StageResult, check
 from jaxrl.experiment import RunSpec, execute
 
@@ -63,12 +63,7 @@ def incumbent_version(context: Context) -> tuple[str, str]:
     config, registry = context.config, context.registry
     if config.incumbent:
         source = Path(config.incumbent)
-        if (source / REGISTRY_FILE).is_file():
-            policy = Registry(source).load()
-        elif (source / bundle.POLICY_FILE).is_file():
-            policy = bundle.load(source)
-        else:
-            policy = bundle.from_run(source)
+        policy, _ = resolve(source)
         if policy.env != config.env:
             raise ConfigError(f"incumbent {source}: acts in {policy.env}, the pipeline's env is {config.env}")
         version = registry.add_once(policy, note=f"incumbent from {source}")
