@@ -221,6 +221,15 @@ def minibatch_epochs(config: Config, optimizer: optax.GradientTransformation, lo
     return params, opt_state, jax.tree.map(jnp.mean, metrics)
 
 
+def advantages_and_targets(value_net: nn.Module, value_params, obs, last_obs, signal, batch: Trajectory,
+                           hp: Hyperparams):
+    """GAE advantages and value targets [T, B] of `signal` (the scaled rewards; PPO-Lagrangian's costs too) under
+    `value_net`, from the rollout's observations [T, B, ...] and the one after it [B, ...], as the networks see them."""
+    values = value_net.apply(value_params, obs)  # [T, B]
+    bootstrap = value_net.apply(value_params, last_obs)  # [B]
+    return gae(signal, values, bootstrap, batch.discount, batch.truncation, hp.gamma, hp.gae_lambda)
+
+
 def value_loss(value_net: nn.Module, value_params, obs, targets) -> jax.Array:
     return 0.5 * jnp.square(value_net.apply(value_params, obs) - targets).mean()
 
@@ -251,10 +260,9 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         optimizer = make_optimizer(config, hp.learning_rate)
         obs_stats = update_stats(state.obs_stats, batch.obs) if config.normalize_observations else state.obs_stats
         obs = policy.observe(obs_stats, batch.obs)  # [T, B, obs_size]
-        values = nets.value.apply(state.params["value"], obs)  # [T, B]
-        bootstrap = nets.value.apply(state.params["value"], policy.observe(obs_stats, batch.last_obs))  # [B]
-        advantages, targets = gae(batch.reward * hp.reward_scale, values, bootstrap, batch.discount,
-                                  batch.truncation, hp.gamma, hp.gae_lambda)
+        advantages, targets = advantages_and_targets(nets.value, state.params["value"], obs,
+                                                     policy.observe(obs_stats, batch.last_obs),
+                                                     batch.reward * hp.reward_scale, batch, hp)
         samples = (obs, batch.action, batch.act_info, advantages, targets)
         params, opt_state, metrics = minibatch_epochs(config, optimizer, loss, state.params, state.opt_state,
                                                       samples, hp, key)

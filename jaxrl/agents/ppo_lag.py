@@ -85,11 +85,6 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         total = policy_loss + hp.value_coef * (values_loss + cost_values_loss) - hp.entropy_coef * entropy
         return total, {**metrics, "value_loss": values_loss, "cost_value_loss": cost_values_loss}
 
-    def advantages_of(value_net, value_params, obs, last_obs, signal, batch: Trajectory, hp: Hyperparams):
-        values = value_net.apply(value_params, obs)  # [T, B]
-        bootstrap = value_net.apply(value_params, last_obs)  # [B]
-        return ppo.gae(signal, values, bootstrap, batch.discount, batch.truncation, hp.gamma, hp.gae_lambda)
-
     def update(state: PPOLagState, batch: Trajectory, key):
         hp = state.hyperparams
         episode_cost, episodes = lagrangian.finished_episode_cost(batch.episode_cost, batch.done)
@@ -98,10 +93,10 @@ def make_learner(config: Config, spec: EnvSpec) -> Learner:
         obs_stats = update_stats(state.obs_stats, batch.obs) if config.normalize_observations else state.obs_stats
         obs = policy.observe(obs_stats, batch.obs)  # [T, B, obs_size]
         last_obs = policy.observe(obs_stats, batch.last_obs)  # [B, obs_size]
-        reward_advantages, targets = advantages_of(nets.value, state.params["value"], obs, last_obs,
-                                                   batch.reward * hp.reward_scale, batch, hp)
-        cost_advantages, cost_targets = advantages_of(cost_value_net, state.params["cost_value"], obs, last_obs,
-                                                      batch.cost, batch, hp)
+        reward_advantages, targets = ppo.advantages_and_targets(nets.value, state.params["value"], obs, last_obs,
+                                                                batch.reward * hp.reward_scale, batch, hp)
+        cost_advantages, cost_targets = ppo.advantages_and_targets(cost_value_net, state.params["cost_value"], obs,
+                                                                   last_obs, batch.cost, batch, hp)
         lam = jnp.broadcast_to(multiplier.value, batch.reward.shape)  # [T, B]: one λ for every minibatch
         samples = (obs, batch.action, batch.act_info, reward_advantages, cost_advantages, targets, cost_targets, lam)
         optimizer = ppo.make_optimizer(config, hp.learning_rate)
