@@ -73,8 +73,7 @@ def run(run_dir: Path, run_options: RunOptions) -> dict[str, Any]:
             result = {**stage(context)._asdict(), "seconds": time.perf_counter() - stage_began}
             results[name] = result
             atomic_write_json(state_path, {"results": results})
-            logger.log(index, {key: value for key, value in _numbers(result["figures"]).items()},
-                       stage=name, passed=result["passed"])
+            logger.log(index, _numbers(result["figures"]), stage=name, passed=result["passed"])
             print(f"[{name}] {result['decision']}", flush=True)
             if not result["passed"]:
                 break
