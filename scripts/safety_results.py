@@ -20,6 +20,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from jaxrl.infra.logging import read_metrics  # noqa: E402
 from scripts.offline_results import JAXRL, execute, publish  # noqa: E402
 
 SEEDS = 5
@@ -40,7 +41,7 @@ def command(agent: str) -> list[str]:
 
 def last_chunk(agent: str) -> dict[int, dict]:
     """Each seed's record of the run's last chunk (its last 10% of env steps: eval_every is a tenth of the run)."""
-    records = [json.loads(line) for line in (ROOT / run_dir(agent) / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(ROOT / run_dir(agent))
     final = max(record["chunk"] for record in records)
     return {record["seed"]: record for record in records if record["chunk"] == final}
 
