@@ -80,7 +80,11 @@ def medians(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, floa
 def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor() or "unknown CPU")
-    return f"{model}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+    import jax
+
+    device = jax.devices()[0]
+    accelerator = "" if device.platform == "cpu" else f"{device.device_kind} ({device.platform}), "
+    return f"{accelerator}{model}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -90,12 +90,12 @@ def _train(agent: str, env: str, seeds: int, dataset: str | None = None, **overr
     return summary
 
 
-def bench_num_envs() -> list[dict]:
+def bench_num_envs(counts=NUM_ENVS) -> list[dict]:
     import yaml
 
     base = yaml.safe_load((REPO / "experiments/ppo/pendulum.yaml").read_text())
     rows = []
-    for num_envs in NUM_ENVS:
+    for num_envs in counts:
         # 8 iterations per chunk, 2 chunks: the timed chunk is long enough to measure, compilation excluded.
         steps = num_envs * base["unroll_length"] * 8
         summary = _train("ppo", "pendulum", 1, **{**base, "num_envs": num_envs, "total_steps": 2 * steps,
@@ -119,10 +119,10 @@ IQL = {"num_updates": 2000, "eval_every": 1000, "eval_episodes": 2, "batch_size"
 IQL_MEMBERS = {**IQL, "num_updates": 500, "eval_every": 250}  # 32 runs of 500 updates: about 80 s at 200/s
 
 
-def bench_members(work: Path) -> list[dict]:
+def bench_members(work: Path, counts=MEMBERS) -> list[dict]:
     dataset = _pointmass_dataset(work)
     rows = []
-    for count in MEMBERS:
+    for count in counts:
         summary = _train("iql", "pointmass", count, dataset, **IQL_MEMBERS)
         rate = summary["updates_per_second"]  # updates of all runs together
         rows.append({"runs": count, "updates_per_second": rate})
@@ -165,7 +165,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--work", type=Path, help="folder for datasets, runs and caches (default: a new temp one)")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--num-envs", default=",".join(map(str, NUM_ENVS)), help="num_envs part: counts of envs")
+    parser.add_argument("--members", default=",".join(map(str, MEMBERS)), help="members part: counts of runs")
     args = parser.parse_args(argv)
+    num_envs = tuple(int(n) for n in args.num_envs.split(","))
+    members = tuple(int(n) for n in args.members.split(","))
     parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     if set(parts) - set(PARTS):
         parser.error(f"--parts takes {', '.join(PARTS)}, got {', '.join(sorted(set(parts) - set(PARTS)))}")
@@ -176,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
 
     results = {"machine": machine(), "matmul_gflops": matmul_rate()}
     log(f"machine: {results['machine']}, {results['matmul_gflops']:.0f} GFLOP/s in fp32 matmuls; work folder {work}")
-    runners = {"sweep": lambda: bench_sweep(work), "num_envs": bench_num_envs, "members": lambda: bench_members(work),
+    runners = {"sweep": lambda: bench_sweep(work), "num_envs": lambda: bench_num_envs(num_envs),
+               "members": lambda: bench_members(work, members),
                "precision": lambda: bench_precision(work), "cache": lambda: bench_cache(work)}
     for part in parts:
         results[part] = runners[part]()
