@@ -30,14 +30,21 @@ with quiet():
 from envs.gymnax_adapter import GymnaxAdapter  # noqa: E402  (after brax is imported quietly)
 from envs.pendulum import Pendulum  # noqa: E402
 from envs.pointmass import PointMass  # noqa: E402
+from envs.recsys import RecSys  # noqa: E402
 from envs.wrappers import ZeroCost  # noqa: E402
 
 GYMNAX_PREFIX = "gymnax/"
 BRAX_EPISODE_LENGTH = 1000
 # pointmass-drift: pointmass after its hazards grew (radius 0.40 for 0.18: they overlap into one wall with a gap
 # only at its ends), the changed world of the pipeline's incident drill (jaxrl/deploy/stages/finetune.py).
+# recsys-shifted: the recommender's users from another population whose tastes drift 5x faster (envs/recsys.py);
+# recsys-bandit: one recommendation per episode (a contextual bandit).
 _OWN_ENVS: dict[str, Callable[..., Env]] = {"pendulum": Pendulum, "pointmass": PointMass,
-                                            "pointmass-drift": functools.partial(PointMass, hazard_radius=0.40)}
+                                            "pointmass-drift": functools.partial(PointMass, hazard_radius=0.40),
+                                            "recsys": RecSys,
+                                            "recsys-shifted": functools.partial(RecSys, population_shift=0.6,
+                                                                                drift_rate=0.05),
+                                            "recsys-bandit": functools.partial(RecSys, horizon=1)}
 
 
 class UnknownEnvError(ValueError):

@@ -40,6 +40,20 @@ def random_behavior(spec: EnvSpec) -> Behavior:
     return Behavior(policy, "uniform random", None)
 
 
+def logging_policy_names(env_name: str) -> list[str]:
+    """The logging policies that ship with an env (`env.logging_policies`, e.g. recsys's "production")."""
+    return sorted(getattr(envs.make(env_name), "logging_policies", {}))
+
+
+def env_behavior(env_name: str, name: str) -> Behavior:
+    """A logging policy that ships with the env, with its exact log-probs; ValueError naming the ones it has."""
+    policies = getattr(envs.make(env_name), "logging_policies", {})
+    if name not in policies:
+        have = ", ".join(sorted(policies)) or "none"
+        raise ValueError(f"environment {env_name!r} has no logging policy {name!r} (it ships: {have})")
+    return Behavior(policies[name], f"{name} (the logging policy that ships with {env_name})", None)
+
+
 def random_learner(spec: EnvSpec) -> Learner:
     """The uniform policy behind the learner interface, so the shared evaluator can score it."""
     policy = random_behavior(spec).policy

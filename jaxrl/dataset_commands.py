@@ -123,8 +123,14 @@ def collect_command(args: argparse.Namespace) -> int:
     spec = envs.spec(args.env, envs.make(args.env))
     if args.policy == "random":
         behavior, info = collect_lib.random_behavior(spec), {}
-    else:
+    elif args.policy in collect_lib.logging_policy_names(args.env):
+        behavior, info = collect_lib.env_behavior(args.env, args.policy), {"logging_policy": args.policy}
+    elif Path(args.policy).is_dir():
         behavior, info = collect_lib.behavior_from_run(Path(args.policy), seed_index=args.seed_index)
+    else:
+        shipped = "".join(f", '{name}'" for name in collect_lib.logging_policy_names(args.env))
+        raise ValueError(f"--policy {args.policy!r}: not 'random'{shipped} (the logging policies of {args.env}) "
+                         "nor a run directory")
     data = collect_lib.collect(behavior, args.env, args.steps, args.num_envs, args.seed)
     metadata = Metadata(env_name=args.env, obs_size=spec.obs_size, action_size=spec.action_size, discrete=spec.discrete,
                         provenance=Provenance(behavior_policy=behavior.description,
@@ -157,7 +163,9 @@ def add_collect_command(subparsers: argparse._SubParsersAction) -> None:
     """Register `jaxrl collect`."""
     parser = subparsers.add_parser("collect", help="log a policy's experience as a dataset")
     parser.add_argument("--env", required=True, help="environment name")
-    parser.add_argument("--policy", required=True, help="'random' or a run directory (its newest checkpoint)")
+    parser.add_argument("--policy", required=True,
+                        help="'random', a logging policy that ships with the env (recsys: 'production'), or a run "
+                             "directory (its newest checkpoint)")
     parser.add_argument("--steps", type=int, required=True, help="transitions to log")
     parser.add_argument("--out", required=True, help="new dataset folder")
     parser.add_argument("--num-envs", type=int, default=64, help="parallel environments")

@@ -11,7 +11,7 @@ out=${1:?usage: scripts/bench_gpu.sh OUT_DIR [PARTS]}
 parts=${2:-smoke,envs,brax_envs,scale,offline,ppo}
 py=${PYTHON:-python3}
 mkdir -p "$out"
-export JAX_PLATFORMS=${JAX_PLATFORMS:-cuda} WANDB_MODE=disabled PYTHONUNBUFFERED=1 PYTHONPATH=".:${PYTHONPATH:-}"
+export XLA_PYTHON_CLIENT_PREALLOCATE=false JAX_PLATFORMS=${JAX_PLATFORMS:-cuda} WANDB_MODE=disabled PYTHONUNBUFFERED=1 PYTHONPATH=".:${PYTHONPATH:-}"
 
 part() {  # part NAME SECONDS COMMAND...: run it if NAME is in PARTS
     local name=$1 limit=$2
