@@ -222,3 +222,31 @@ class RecSys(Env):
 
 def _normalize(x: jax.Array) -> jax.Array:
     return x / jnp.linalg.norm(x)
+
+
+def session_metrics(env: RecSys, policy, key: jax.Array, sessions: int) -> dict[str, jax.Array]:
+    """What a recommender team reads, over `sessions` sessions of `policy` ((obs [B, O], key) -> items [B]):
+    engagement per session (the return), session length, distinct genres per session (diversity) and the unsafe
+    rate (the share of recommendations that were unsafe). Jit it with `policy` closed over."""
+    from envs.wrappers import eval_env
+
+    batched = eval_env(env, sessions, env.default_episode_length)
+    genre_of, unsafe_of = env.catalogue.genre, env.catalogue.unsafe
+
+    def body(carry, step_key):
+        state, alive, seen = carry
+        policy_key, _ = jax.random.split(step_key)
+        item = policy(state.obs, policy_key)
+        state = batched.step(state, item)
+        record = (alive * state.reward, alive * unsafe_of[item], alive)
+        seen = jnp.maximum(seen, alive[:, None] * jax.nn.one_hot(genre_of[item], env.num_genres))
+        still = alive * (1.0 - state.done) * (1.0 - state.info["truncation"])
+        return (state, still, seen), record
+
+    reset_key, run_key = jax.random.split(key)
+    start = (batched.reset(reset_key), jnp.ones(sessions), jnp.zeros((sessions, env.num_genres)))
+    (_, _, seen), (reward, unsafe, alive) = jax.lax.scan(body, start, jax.random.split(run_key,
+                                                                                        env.default_episode_length))
+    length = alive.sum(axis=0)
+    return {"engagement": reward.sum(axis=0).mean(), "session_length": length.mean(),
+            "genres": seen.sum(axis=1).mean(), "unsafe_rate": unsafe.sum() / length.sum()}

@@ -80,30 +80,43 @@ class ValueNet(nn.Module):
 
 
 class QNet(nn.Module):
-    """Action value Q(s, a) for continuous actions."""
+    """Action value. Continuous actions (`num_actions` None): Q(s, a) from the state and action concatenated.
+    Discrete actions: one output per action, Q(s, ·) [..., num_actions] when `action` is None, else Q(s, a) of the
+    int actions given (the DQN head: every action's value from one forward pass)."""
 
     hidden_sizes: Sequence[int]
     activation: str = "relu"
     layer_norm: bool = False
     dtype: Any = jnp.float32
+    num_actions: int | None = None
 
     @nn.compact
-    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
-        x = jnp.concatenate([obs, action], axis=-1)
-        return MLP(self.hidden_sizes, 1, self.activation, self.layer_norm, dtype=self.dtype)(x)[..., 0]
+    def __call__(self, obs: jax.Array, action: jax.Array | None = None) -> jax.Array:
+        if self.num_actions is None:
+            x = jnp.concatenate([obs, action], axis=-1)
+            return MLP(self.hidden_sizes, 1, self.activation, self.layer_norm, dtype=self.dtype)(x)[..., 0]
+        q = MLP(self.hidden_sizes, self.num_actions, self.activation, self.layer_norm, dtype=self.dtype)(obs)
+        return q if action is None else select_action(q, action)
+
+
+def select_action(values: jax.Array, action: jax.Array) -> jax.Array:
+    """values [..., N] at int actions [...] -> [...]."""
+    return jnp.take_along_axis(values, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
 
 
 class QEnsemble(nn.Module):
-    """`num_critics` independent Q networks evaluated in one vmapped call: returns [num_critics, ...]."""
+    """`num_critics` independent Q networks evaluated in one vmapped call: returns [num_critics, ...]; with
+    `num_actions` (discrete) and no action, [num_critics, ..., num_actions]."""
 
     hidden_sizes: Sequence[int]
     num_critics: int = 2
     activation: str = "relu"
     layer_norm: bool = False
     dtype: Any = jnp.float32
+    num_actions: int | None = None
 
     @nn.compact
-    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+    def __call__(self, obs: jax.Array, action: jax.Array | None = None) -> jax.Array:
         ensemble = nn.vmap(
             QNet,
             variable_axes={"params": 0},
@@ -112,7 +125,7 @@ class QEnsemble(nn.Module):
             out_axes=0,
             axis_size=self.num_critics,
         )
-        return ensemble(self.hidden_sizes, self.activation, self.layer_norm, self.dtype)(obs, action)
+        return ensemble(self.hidden_sizes, self.activation, self.layer_norm, self.dtype, self.num_actions)(obs, action)
 
 
 class GaussianHead(nn.Module):

@@ -57,13 +57,25 @@ class FinetuneConfig(AgentKeys, CostConstraint, ReplayLoop):
     learning_starts: int = 0  # the pretrained policy acts from the first step; updates start at once
 
 
-def require_continuous(spec: EnvSpec, agent: str) -> None:
-    """Offline agents model continuous actions in [-1, 1] only."""
+def require_continuous(spec: EnvSpec, agent: str, supported: str = "BC, IQL and CQL offline") -> None:
+    """For the agents and uses that model continuous actions in [-1, 1] only."""
     if spec.discrete:
         raise ValueError(
-            f"{agent}: environment '{spec.name}' has discrete actions; the offline agents support continuous "
-            "actions for now (use an environment with a continuous action space)"
+            f"{agent}: environment '{spec.name}' has discrete actions, which {agent} does not support "
+            f"(discrete actions: {supported}; PPO online)"
         )
+
+
+def require_offline_if_discrete(config: OfflineConfig | FinetuneConfig, spec: EnvSpec, agent: str) -> None:
+    """Discrete agents train offline; continuing them online (the replay loop) is not built yet."""
+    if spec.discrete and isinstance(config, FinetuneConfig):
+        raise ValueError(f"{agent}: fine-tuning on the discrete actions of '{spec.name}' is not supported yet "
+                         "(discrete agents train offline)")
+
+
+def example_action(spec: EnvSpec, batch: int = 1) -> jax.Array:
+    """Zero actions [batch, action_size] (continuous) or [batch] int32 (discrete), to initialize networks."""
+    return jnp.zeros((batch,), jnp.int32) if spec.discrete else jnp.zeros((batch, spec.action_size), jnp.float32)
 
 
 OBS_STD_EPSILON = 1e-3  # added to the dataset's observation std (CORL's value): constant features stay finite

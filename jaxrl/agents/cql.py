@@ -4,6 +4,11 @@ SAC with twin critics and a learned entropy temperature, whose critics are also 
 the dataset does not contain: the soft maximum of Q over sampled actions, minus Q on the dataset's
 action (Eq. 4). The soft maximum is estimated by importance sampling over uniform and current-policy
 actions (Appendix F), as in the official implementation; defaults follow CORL's locomotion settings.
+
+Discrete actions (the env spec decides) follow the paper's discrete variant (Sec. 4, its Atari agent on a
+Q-network, as d3rlpy's DiscreteCQL): no actor and no temperature; twin Q heads over all actions, double-Q
+targets (the online critics' mean picks the next action, the target critics' min values it), and the
+penalty log Σ_a exp Q(s, a) - Q(s, a_data) computed exactly over the actions; the policy is greedy in Q.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from jaxrl.agents import common, sac
 from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.hyperparams import hyperparams, traced
 from jaxrl.loop_config import check_positive, check_unit_interval, require
+from jaxrl.networks import QEnsemble, compute_dtype, select_action
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 MAX_LAGRANGE_MULTIPLIER = 1e6  # α' is clipped here, as in the official implementation
@@ -207,8 +213,12 @@ def make_learner(config: Config | FinetuneConfig, spec: EnvSpec, statistics: Dat
 
     `statistics` of the dataset are needed when the config normalizes observations or rewards. The entropy
     temperature learns at the policy's rate and α' at the critics', as in CORL. `calibrated` makes it Cal-QL
-    (jaxrl/agents/calql.py): its batches are MCTransitions."""
-    common.require_continuous(spec, "CQL")
+    (jaxrl/agents/calql.py): its batches are MCTransitions. Discrete actions: `make_discrete_learner`."""
+    if spec.discrete:
+        if calibrated:
+            common.require_continuous(spec, "Cal-QL")
+        common.require_offline_if_discrete(config, spec, "CQL")
+        return make_discrete_learner(config, spec, statistics)
     nets = make_networks(config, spec)
     target_entropy = -float(spec.action_size)
     normalizer = common.make_normalizer(config, spec, statistics)
@@ -278,5 +288,103 @@ def make_learner(config: Config | FinetuneConfig, spec: EnvSpec, statistics: Dat
 
     def log_prob(state: AgentState, obs: jax.Array, action: jax.Array) -> jax.Array:
         return sac.tanh_policy_log_prob(nets, state.policy.params, state.normalizer.observations(obs), action)
+
+    return Learner(init=init, act=act, update=update, hyperparams=traced(Hyperparams, config), log_prob=log_prob)
+
+
+# ------------------------------------------------------------------------------------------------ discrete actions
+
+
+class DiscreteAgentState(NamedTuple):
+    hyperparams: Hyperparams  # [] float32 each (policy_lr unused: no actor)
+    normalizer: common.InputNormalizer
+    critic: common.TrainState  # twin Q heads over all actions
+    target_critic_params: Params
+    log_lagrange_multiplier: common.TrainState  # as AgentState's
+    step: jax.Array  # [] int32
+
+
+def discrete_critic_loss(
+    critic_params: Params,
+    next_q: jax.Array,
+    multiplier: jax.Array,
+    batch: Transition,
+    key: PRNGKey,
+    *,
+    critic: QEnsemble,
+    config: Config,
+    hp: Hyperparams,
+) -> tuple[jax.Array, Metrics]:
+    """Σ over the twin critics of (Q(s, a) - (r + γ d next_q))² + cql_alpha · α' · (log Σ_a exp Q(s, a) - Q(s, a) -
+    gap), the CQL(H) penalty exact over the discrete actions; `next_q` [B] is the double-Q value of s'."""
+    del key  # deterministic
+    q_all = critic.apply(critic_params, batch.obs)  # [C, B, N]
+    q_data = select_action(q_all, jnp.broadcast_to(batch.action, q_all.shape[:-1]))  # [C, B]
+    q_targets = batch.reward + hp.gamma * batch.discount * next_q  # [B]
+    td_loss = ((q_data - q_targets) ** 2).mean(axis=1).sum()
+    penalty = (jax.nn.logsumexp(q_all, axis=-1) - q_data).mean(axis=1)  # [C]
+    gap = hp.target_action_gap if config.lagrange else 0.0
+    loss = td_loss + (hp.cql_alpha * multiplier * (penalty - gap)).sum()
+    return loss, {"critic_loss": loss, "td_loss": td_loss, "cql_penalty": penalty.mean(), "q_mean": q_data.mean(),
+                  "q_all_mean": q_all.mean(), "target_q_mean": next_q.mean()}
+
+
+def double_q_value(critic: QEnsemble, critic_params: Params, target_critic_params: Params,
+                   next_obs: jax.Array) -> jax.Array:
+    """min_i Q'_i(s', argmax_a mean_j Q_j(s', a)) [B]: the online critics choose, the target critics value."""
+    next_action = critic.apply(critic_params, next_obs).mean(axis=0).argmax(axis=-1)  # [B]
+    return critic.apply(target_critic_params, next_obs, next_action).min(axis=0)
+
+
+def make_discrete_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | None = None) -> Learner:
+    """Discrete CQL(H) as the learner; the policy is greedy in the critics' mean (its log-prob 0 on the greedy
+    action, -inf elsewhere)."""
+    critic = QEnsemble(config.hidden_sizes, num_critics=2, dtype=compute_dtype(config.precision),
+                       num_actions=spec.action_size)
+    normalizer = common.make_normalizer(config, spec, statistics)
+
+    def init(key: PRNGKey, hp: Hyperparams) -> DiscreteAgentState:
+        params = critic.init(key, jnp.zeros((1, spec.obs_size)))
+        return DiscreteAgentState(
+            hyperparams=hp,
+            normalizer=normalizer,
+            critic=common.init_train_state(params, optax.adam(hp.critic_lr)),
+            target_critic_params=params,
+            log_lagrange_multiplier=common.init_train_state(common.scalar_param(0.0), optax.adam(hp.critic_lr)),
+            step=jnp.zeros((), jnp.int32),
+        )
+
+    def greedy(state: DiscreteAgentState, obs: jax.Array) -> jax.Array:
+        q = critic.apply(state.critic.params, state.normalizer.observations(obs))  # [C, B, N]
+        return q.mean(axis=0).argmax(axis=-1).astype(jnp.int32)
+
+    def act(state: DiscreteAgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
+        del key, deterministic  # greedy either way
+        return greedy(state, obs), {}
+
+    def update(state: DiscreteAgentState, batch: Transition, key: PRNGKey) -> tuple[DiscreteAgentState, Metrics]:
+        hp = state.hyperparams
+        batch = state.normalizer.transitions(batch)
+        optimizer = optax.adam(hp.critic_lr)
+        next_q = double_q_value(critic, state.critic.params, state.target_critic_params, batch.next_obs)
+        multiplier = lagrange_multiplier(state.log_lagrange_multiplier.params) if config.lagrange else jnp.ones(())
+        grads, metrics = jax.grad(discrete_critic_loss, has_aux=True)(
+            state.critic.params, next_q, multiplier, batch, key, critic=critic, config=config, hp=hp)
+        log_multiplier = state.log_lagrange_multiplier
+        if config.lagrange:
+            multiplier_grad = jax.grad(lagrange_loss)(log_multiplier.params, metrics["cql_penalty"], hp)
+            log_multiplier = common.apply_gradients(log_multiplier, multiplier_grad, optimizer)
+        new_critic = common.apply_gradients(state.critic, grads, optimizer)
+        new_state = state._replace(
+            critic=new_critic,
+            target_critic_params=common.polyak_update(state.target_critic_params, new_critic.params,
+                                                      hp.target_update_rate),
+            log_lagrange_multiplier=log_multiplier,
+            step=state.step + 1,
+        )
+        return new_state, {**metrics, "lagrange_multiplier": multiplier}
+
+    def log_prob(state: DiscreteAgentState, obs: jax.Array, action: jax.Array) -> jax.Array:
+        return jnp.where(greedy(state, obs) == action, 0.0, -jnp.inf)
 
     return Learner(init=init, act=act, update=update, hyperparams=traced(Hyperparams, config), log_prob=log_prob)

@@ -3,6 +3,10 @@
 IQL never queries Q on actions outside the dataset: V is fitted as an upper expectile of Q over the
 dataset's actions (Eq. 5), Q is regressed on r + γV(s') (Eq. 6), and the policy is extracted by
 advantage-weighted regression (Eq. 7). Hyperparameters follow the paper's locomotion settings and CORL.
+
+Discrete actions (the env spec decides): the critics output Q(s, ·) for every action (one head per action) and
+are read at the dataset's action, V is the same expectile of them, and the policy is a categorical one fitted by
+the same advantage-weighted log-likelihood; it acts by its most likely action when deterministic.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from jaxrl.agents import common
 from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.hyperparams import hyperparams, traced
 from jaxrl.loop_config import check_positive, check_unit_interval, require
-from jaxrl.networks import GaussianHead, QEnsemble, ValueNet, compute_dtype, gaussian
+from jaxrl.networks import CategoricalHead, GaussianHead, QEnsemble, ValueNet, categorical, compute_dtype, gaussian
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 
@@ -66,7 +70,7 @@ class FinetuneConfig(Hyperparams, common.FinetuneConfig):
 class Networks(NamedTuple):
     value: ValueNet
     critic: QEnsemble  # twin Q networks: outputs [2, ...]
-    policy: GaussianHead  # Gaussian with tanh'd mean and a state-independent log-std
+    policy: GaussianHead | CategoricalHead  # Gaussian with tanh'd mean and a state-independent log-std; or logits
 
 
 class AgentState(NamedTuple):
@@ -81,10 +85,15 @@ class AgentState(NamedTuple):
 
 def make_networks(config: Config, spec: EnvSpec) -> Networks:
     dtype = compute_dtype(config.precision)
+    if spec.discrete:
+        policy = CategoricalHead(config.hidden_sizes, spec.action_size, dtype=dtype)
+    else:
+        policy = GaussianHead(config.hidden_sizes, spec.action_size, state_dependent_std=False, dtype=dtype)
     return Networks(
         value=ValueNet(config.hidden_sizes, dtype=dtype),
-        critic=QEnsemble(config.hidden_sizes, num_critics=2, dtype=dtype),
-        policy=GaussianHead(config.hidden_sizes, spec.action_size, state_dependent_std=False, dtype=dtype),
+        critic=QEnsemble(config.hidden_sizes, num_critics=2, dtype=dtype,
+                         num_actions=spec.action_size if spec.discrete else None),
+        policy=policy,
     )
 
 
@@ -95,7 +104,9 @@ def expectile_loss(diff: jax.Array, expectile: jax.Array) -> jax.Array:
 
 
 def policy_distribution(nets: Networks, policy_params: Params, obs: jax.Array):
-    """N(tanh(μ(s)), σ): the mean is squashed into [-1, 1], the log-std is a learned vector."""
+    """N(tanh(μ(s)), σ): the mean is squashed into [-1, 1], the log-std is a learned vector; or a categorical."""
+    if isinstance(nets.policy, CategoricalHead):
+        return categorical(nets.policy.apply(policy_params, obs))
     mean, log_std = nets.policy.apply(policy_params, obs)
     return gaussian(jnp.tanh(mean), log_std)
 
@@ -150,15 +161,14 @@ def make_learner(config: Config | FinetuneConfig, spec: EnvSpec,
     """IQL as the learner: init(key, hyperparams), act(state, obs, key, deterministic), update(state, batch, key).
 
     `statistics` of the dataset are needed when the config normalizes observations or rewards."""
-    common.require_continuous(spec, "IQL")
+    common.require_offline_if_discrete(config, spec, "IQL")
     nets = make_networks(config, spec)
     normalizer = common.make_normalizer(config, spec, statistics)
 
     def init(key: PRNGKey, hp: Hyperparams) -> AgentState:
         value_key, critic_key, policy_key = jax.random.split(key, 3)
         obs = jnp.zeros((1, spec.obs_size))
-        action = jnp.zeros((1, spec.action_size))
-        critic_params = nets.critic.init(critic_key, obs, action)
+        critic_params = nets.critic.init(critic_key, obs, common.example_action(spec))
         return AgentState(
             hyperparams=hp,
             normalizer=normalizer,
@@ -172,7 +182,7 @@ def make_learner(config: Config | FinetuneConfig, spec: EnvSpec,
     def act(state: AgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
         dist = policy_distribution(nets, state.policy.params, state.normalizer.observations(obs))
         action = dist.mode() if deterministic else dist.sample(seed=key)
-        return jnp.clip(action, -1.0, 1.0), {}
+        return (action.astype(jnp.int32) if spec.discrete else jnp.clip(action, -1.0, 1.0)), {}
 
     def update(state: AgentState, batch: Transition, key: PRNGKey) -> tuple[AgentState, Metrics]:
         hp = state.hyperparams

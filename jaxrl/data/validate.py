@@ -84,8 +84,22 @@ def check_structure(arrays: dict[str, np.ndarray], metadata: Metadata, file: str
             )
         dtype = expected_dtype(field, metadata)
         if array.dtype != dtype:
-            raise DatasetError(f"{file}: field '{field}' has dtype {array.dtype}, expected {dtype}")
+            hint = _discrete_action_hint(array) if field == "action" and metadata.discrete else ""
+            raise DatasetError(f"{file}: field '{field}' has dtype {array.dtype}, expected {dtype}{hint}")
     return Transition(**{field: np.asarray(arrays[field]) for field in FIELDS})
+
+
+def _discrete_action_hint(action: np.ndarray) -> str:
+    """Why a discrete dataset's non-int32 actions were refused: the first row that is not a whole number, if any."""
+    if not np.issubdtype(action.dtype, np.number):
+        return " (discrete actions are int32 indices)"
+    with np.errstate(invalid="ignore"):
+        fractional = ~np.isfinite(action) | (action != np.round(action)) if action.dtype.kind in "fc" else None
+    if fractional is not None and fractional.any():
+        row = int(np.flatnonzero(fractional)[0])
+        return (f" (discrete actions are int32 indices; row {row} holds {action[row].item()!r}, not a whole number, at "
+                f"{int(fractional.sum())} row(s) in all)")
+    return " (discrete actions are int32 indices: its values are whole numbers, so cast them with astype(np.int32))"
 
 
 def _nonfinite(array: np.ndarray) -> np.ndarray:

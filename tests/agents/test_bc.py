@@ -57,8 +57,3 @@ def test_same_key_gives_same_update(contract):
 def test_bad_config_value_raises_naming_the_key(key, value):
     with pytest.raises(ValueError, match=key):
         bc.Config(**{key: value})
-
-
-def test_discrete_actions_are_rejected(config, discrete_spec):
-    with pytest.raises(ValueError, match="continuous"):
-        bc.make_learner(config, discrete_spec)

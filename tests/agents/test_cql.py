@@ -260,8 +260,3 @@ def test_same_key_gives_same_update(contract):
 def test_bad_config_value_raises_naming_the_key(key, value):
     with pytest.raises(ValueError, match=key):
         cql.Config(**{key: value})
-
-
-def test_discrete_actions_are_rejected(config, discrete_spec):
-    with pytest.raises(ValueError, match="continuous"):
-        cql.make_learner(config, discrete_spec)

@@ -56,6 +56,16 @@ def test_discrete_action_outside_range_is_invalid():
         check(transition, make_metadata(discrete=True))
 
 
+def test_float_action_in_a_discrete_dataset_names_file_field_and_row():
+    transition = make_transition(discrete=True)
+    floats = with_row(transition._replace(action=transition.action.astype(np.float32)), "action", 4, 0.5)
+    with pytest.raises(DatasetError, match="field 'action' has dtype float32, expected int32 .*row 4 holds 0.5"):
+        check(floats, make_metadata(discrete=True))
+    whole = transition._replace(action=transition.action.astype(np.float64))
+    with pytest.raises(DatasetError, match="whole numbers, so cast them"):
+        check(whole, make_metadata(discrete=True))
+
+
 def test_episode_rows_must_be_contiguous():
     transition = make_transition(episode_lengths=(2, 2, 2), terminated=(False, False, False))
     transition = transition._replace(episode_id=np.array([0, 0, 1, 1, 0, 0], np.int32))
