@@ -24,11 +24,16 @@ SMALL = {"hidden_sizes": (16, 16), "batch_size": BATCH_SIZE, "num_updates": 100}
 
 
 def make_batch(key: jax.Array, batch_size: int = BATCH_SIZE, spec: EnvSpec = SPEC) -> Transition:
-    """Random continuous transitions with actions in [-1, 1] and a few terminal steps."""
+    """Random transitions with continuous actions in [-1, 1] (int32 ones for a discrete spec) and a few terminal
+    steps."""
     obs_key, action_key, reward_key, next_key, done_key = jax.random.split(key, 5)
+    if spec.discrete:
+        action = jax.random.randint(action_key, (batch_size,), 0, spec.action_size, jnp.int32)
+    else:
+        action = jax.random.uniform(action_key, (batch_size, spec.action_size), minval=-0.9, maxval=0.9)
     return Transition(
         obs=jax.random.normal(obs_key, (batch_size, spec.obs_size)),
-        action=jax.random.uniform(action_key, (batch_size, spec.action_size), minval=-0.9, maxval=0.9),
+        action=action,
         reward=jax.random.normal(reward_key, (batch_size,)),
         cost=jnp.zeros((batch_size,)),
         discount=(jax.random.uniform(done_key, (batch_size,)) > 0.1).astype(jnp.float32),

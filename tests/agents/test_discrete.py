@@ -9,22 +9,13 @@ import pytest
 from jaxrl.agents import bc, calql, cql, iql
 from jaxrl.networks import CategoricalHead, QEnsemble
 from jaxrl.types import Transition
+from tests.agents.conftest import make_batch
 
 NUM_ACTIONS = 4
 
 
 def discrete_batch(key, spec, batch_size: int = 32) -> Transition:
-    obs_key, action_key, reward_key, next_key, done_key = jax.random.split(key, 5)
-    return Transition(
-        obs=jax.random.normal(obs_key, (batch_size, spec.obs_size)),
-        action=jax.random.randint(action_key, (batch_size,), 0, spec.action_size, jnp.int32),
-        reward=jax.random.normal(reward_key, (batch_size,)),
-        cost=jnp.zeros((batch_size,)),
-        discount=(jax.random.uniform(done_key, (batch_size,)) > 0.1).astype(jnp.float32),
-        next_obs=jax.random.normal(next_key, (batch_size, spec.obs_size)),
-        behavior_log_prob=jnp.full((batch_size,), jnp.nan),
-        episode_id=jnp.zeros((batch_size,), jnp.int32),
-    )
+    return make_batch(key, batch_size, spec)
 
 
 def random_params(params, key):
