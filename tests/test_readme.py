@@ -148,6 +148,8 @@ CHECKS = {
     "evaluate runs/registry": check_output(r"return -?\d"),
     "registry rollback runs/registry": check_registry("v1"),
     "collect --env pointmass --policy runs/pointmass-ppo": check_files("data/pm/metadata.json"),
+    "collect --env recsys --policy production": check_files("data/recsys/metadata.json"),
+    "train iql --dataset data/recsys": check_train(1, "runs/recsys-iql"),
     "dataset filter data/pm": check_files("data/pm-top10/metadata.json"),
     "dataset export data/pendulum/medium --format d4rl": check_files("data/pendulum-medium.hdf5"),
     "dataset import data/pendulum-medium.hdf5": check_files("data/pendulum-d4rl/metadata.json"),

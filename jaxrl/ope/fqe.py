@@ -81,13 +81,33 @@ def attach_policy(state: AgentState, policy_state: Any) -> AgentState:
 
 
 def make_fqe(config: Config, spec: EnvSpec, policy: Learner, statistics: DatasetStatistics | None) -> FQE:
-    """FQE of the policy `policy` (its `act`, stochastic unless `config.deterministic`) on `spec`'s data."""
-    common.require_continuous(spec, "FQE")
-    net = MLP(config.hidden_sizes, len(OUTPUTS))
+    """FQE of the policy `policy` (its `act`, stochastic unless `config.deterministic`) on `spec`'s data.
+
+    Discrete actions: the network outputs Q of every action (the DQN head), and V(s) = Σ_a π(a|s) Q(s, a) is exact
+    over the actions (the policy's `log_prob` at each), in the Bellman target and in `state_values` alike."""
+    discrete = spec.discrete
+    net = MLP(config.hidden_sizes, len(OUTPUTS) * (spec.action_size if discrete else 1))
     normalizer = common.make_normalizer(config, spec, statistics)
+    exact = discrete and not config.deterministic and policy.log_prob is not None
+
+    def all_q(params: Params, state: AgentState, obs: jax.Array) -> jax.Array:
+        """Discrete actions: [B, N, 2]."""
+        return net.apply(params, state.normalizer.observations(obs)).reshape(-1, spec.action_size, len(OUTPUTS))
 
     def scaled_q(params: Params, state: AgentState, obs: jax.Array, action: jax.Array) -> jax.Array:
+        if discrete:
+            index = action.astype(jnp.int32)[:, None, None]
+            return jnp.take_along_axis(all_q(params, state, obs), index, axis=1)[:, 0]  # [B, 2]
         return net.apply(params, jnp.concatenate([state.normalizer.observations(obs), action], axis=-1))  # [B, 2]
+
+    def expected_q(params: Params, state: AgentState, obs: jax.Array, key: PRNGKey) -> jax.Array:
+        """E_a~π Q(s, a) [B, 2]: exact over discrete actions, else Q at one action of π (sampled unless
+        deterministic)."""
+        if not exact:
+            return scaled_q(params, state, obs, policy_action(state, obs, key))
+        actions = jnp.arange(spec.action_size, dtype=jnp.int32)
+        log_probs = jax.vmap(lambda a: policy.log_prob(state.policy, obs, jnp.full(obs.shape[:1], a)))(actions)
+        return jnp.einsum("nb,bnk->bk", jnp.exp(log_probs), all_q(params, state, obs))
 
     def unscale(state: AgentState, values: jax.Array) -> jax.Array:
         return values / jnp.stack([state.normalizer.reward_scale, jnp.ones(())])
@@ -98,7 +118,7 @@ def make_fqe(config: Config, spec: EnvSpec, policy: Learner, statistics: Dataset
     def loss(params: Params, state: AgentState, batch: Transition, key: PRNGKey) -> tuple[jax.Array, Metrics]:
         """E_D [(Q(s, a) - r - γ d Q'(s', a'))²], a' ~ π(·|s'), summed over the two outputs (Algorithm 2, line 5)."""
         hp = state.hyperparams
-        next_q = scaled_q(state.target_q_params, state, batch.next_obs, policy_action(state, batch.next_obs, key))
+        next_q = expected_q(state.target_q_params, state, batch.next_obs, key)
         signals = jnp.stack([batch.reward * state.normalizer.reward_scale, batch.cost], axis=-1)  # [B, 2]
         targets = signals + hp.gamma * batch.discount[:, None] * next_q
         q = scaled_q(params, state, batch.obs, batch.action)
@@ -107,7 +127,7 @@ def make_fqe(config: Config, spec: EnvSpec, policy: Learner, statistics: Dataset
                        "q_cost_mean": q[:, 1].mean()}
 
     def init(key: PRNGKey, hp: Hyperparams) -> AgentState:
-        params = net.init(key, jnp.zeros((1, spec.obs_size + spec.action_size)))
+        params = net.init(key, jnp.zeros((1, spec.obs_size + (0 if discrete else spec.action_size))))
         return AgentState(hp, normalizer, common.init_train_state(params, optax.adam(hp.learning_rate)), params, None,
                           jnp.zeros((), jnp.int32))
 
@@ -126,7 +146,10 @@ def make_fqe(config: Config, spec: EnvSpec, policy: Learner, statistics: Dataset
         return unscale(state, scaled_q(state.q.params, state, obs, action))
 
     def state_values(state: AgentState, obs: jax.Array, key: PRNGKey, num_samples: int) -> jax.Array:
-        """Monte Carlo E_a~π Q(s, a) over `num_samples` actions (one suffices for a deterministic policy)."""
+        """Monte Carlo E_a~π Q(s, a) over `num_samples` actions (one suffices for a deterministic policy); exact over
+        discrete actions."""
+        if exact:
+            return unscale(state, expected_q(state.q.params, state, obs, key))
         samples = 1 if config.deterministic else num_samples
         keys = jax.random.split(key, samples)
         return jax.vmap(lambda k: q_values(state, obs, policy_action(state, obs, k)))(keys).mean(axis=0)

@@ -121,8 +121,6 @@ def load_candidates(runs: list[str], metadata: Any, dataset_dir: Path) -> list[C
             raise ConfigError(f"{run_dir}: its policies act in {spec.env} (observations of size "
                               f"{experiment.env_spec.obs_size}); the dataset {dataset_dir} was logged in "
                               f"{metadata.env_name} (size {metadata.obs_size})")
-        if experiment.env_spec.discrete:
-            raise ConfigError(f"{run_dir}: discrete actions; FQE models continuous actions for now")
         states = jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *(entry[2] for entry in loaded))
         labels = [(entry[3], seed) for entry in loaded for seed in spec.seeds]
         candidates.append(Candidate(run_dir, spec, experiment, states, labels))
@@ -134,10 +132,12 @@ def policy_candidate(folder: Path, metadata: Any, dataset_dir: Path) -> Candidat
     from jaxrl.deploy import bundle
 
     policy = bundle.load(folder)
-    if policy.env_spec.obs_size != metadata.obs_size or policy.env_spec.discrete:
+    if policy.env_spec.obs_size != metadata.obs_size or policy.env_spec.discrete != metadata.discrete:
+        kind = lambda discrete: "discrete" if discrete else "continuous"
         raise ConfigError(f"{folder}: its policy acts in {policy.env} (observations of size "
-                          f"{policy.env_spec.obs_size}); the dataset {dataset_dir} was logged in {metadata.env_name} "
-                          f"(size {metadata.obs_size}), continuous actions")
+                          f"{policy.env_spec.obs_size}, {kind(policy.env_spec.discrete)} actions); the dataset "
+                          f"{dataset_dir} was logged in {metadata.env_name} (size {metadata.obs_size}, "
+                          f"{kind(metadata.discrete)} actions)")
     seed = policy.provenance.get("seed") or 0
     spec = RunSpec(policy.agent, policy.env, (seed,), policy.config)
     experiment = Experiment(None, policy.learner, policy.env_spec, None, None)
