@@ -1,6 +1,7 @@
-"""A behavior model: the logging policy's action density estimated from a dataset, a tanh-Gaussian fitted by maximum
-likelihood (behavior cloning with a density). It scores how likely the logged policy was to take an action, so
-a candidate policy's actions can be compared with the logged ones (jaxrl/safety/shift.py).
+"""A behavior model: the logging policy's action density estimated from a dataset, a tanh-Gaussian (a categorical
+over discrete actions) fitted by maximum likelihood (behavior cloning with a density). It scores how likely the
+logged policy was to take an action, so a candidate policy's actions can be compared with the logged ones
+(jaxrl/safety/shift.py).
 
 It is a learner behind the shared interface, trained by the offline loop; `log_prob` is its density.
 """
@@ -18,7 +19,7 @@ from jaxrl.agents import common
 from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.hyperparams import hyperparams, traced
 from jaxrl.loop_config import check_positive
-from jaxrl.networks import GaussianHead, squashed_log_prob
+from jaxrl.networks import CategoricalHead, GaussianHead, categorical, squashed_log_prob
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 
@@ -50,12 +51,15 @@ class AgentState(NamedTuple):
 
 def make_behavior_model(config: Config, spec: EnvSpec, statistics: DatasetStatistics | None) -> Learner:
     """The learner whose `update` raises the log-likelihood of logged actions and whose `log_prob` reads it."""
-    common.require_continuous(spec, "the behavior model")
-    head = GaussianHead(config.hidden_sizes, spec.action_size, state_dependent_std=True)
+    if spec.discrete:
+        head = CategoricalHead(config.hidden_sizes, spec.action_size)
+    else:
+        head = GaussianHead(config.hidden_sizes, spec.action_size, state_dependent_std=True)
     normalizer = common.make_normalizer(config, spec, statistics)
 
     def log_prob_of(params: Params, state: AgentState, obs: jax.Array, action: jax.Array) -> jax.Array:
-        return squashed_log_prob(*head.apply(params, state.normalizer.observations(obs)), action)
+        out = head.apply(params, state.normalizer.observations(obs))
+        return categorical(out).log_prob(action) if spec.discrete else squashed_log_prob(*out, action)
 
     def loss(params: Params, state: AgentState, batch: Transition) -> tuple[jax.Array, Metrics]:
         """-E_D [log π_b(a|s)]: maximum likelihood of the logged actions."""
@@ -68,6 +72,9 @@ def make_behavior_model(config: Config, spec: EnvSpec, statistics: DatasetStatis
                           jnp.zeros((), jnp.int32))
 
     def act(state: AgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
+        if spec.discrete:
+            dist = categorical(head.apply(state.policy.params, state.normalizer.observations(obs)))
+            return (dist.mode() if deterministic else dist.sample(seed=key)).astype(jnp.int32), {}
         mean, log_std = head.apply(state.policy.params, state.normalizer.observations(obs))
         sample = mean if deterministic else mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
         return jnp.tanh(sample), {}

@@ -58,6 +58,26 @@ def test_the_behavior_model_learns_the_density_of_logged_actions():
     assert np.corrcoef(fitted, true_log_prob)[0, 1] > 0.95
 
 
+def test_the_behavior_model_learns_a_categorical_logging_policy():
+    rng = np.random.default_rng(3)
+    n, spec = 20_000, EnvSpec(name="synthetic", obs_size=1, action_size=4, discrete=True, episode_length=10)
+    obs = rng.uniform(-1, 1, size=(n, 1)).astype(np.float32)
+    logits = np.concatenate([2 * obs, -obs, np.zeros_like(obs), obs], axis=1)  # the logging policy
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    action = (rng.uniform(size=(n, 1)) > probs.cumsum(axis=1)).sum(axis=1).astype(np.int32)
+    true_log_prob = np.log(probs[np.arange(n), action])
+    data = Transition(obs, action, np.zeros(n, np.float32), np.zeros(n, np.float32), np.ones(n, np.float32), obs,
+                      np.zeros(n, np.float32), np.arange(n, dtype=np.int32) // 10)
+    config = behavior.Config(hidden_sizes=(32, 32), num_updates=2000, learning_rate=1e-3)
+    learner = behavior.make_behavior_model(config, spec, dataset_statistics(data))
+    trainer = make_offline_trainer(learner, None, OfflineLoop(batch_size=256), 1)
+    state, _ = jax.jit(trainer.run_chunk)(trainer.init(jax.random.key(0), learner.hyperparams),
+                                          Dataset.from_numpy(data), jnp.int32(config.num_updates))
+    fitted = np.asarray(learner.log_prob(state.agent, jnp.asarray(obs), jnp.asarray(action)))
+    assert fitted.mean() == pytest.approx(true_log_prob.mean(), abs=0.03)
+    assert np.corrcoef(fitted, true_log_prob)[0, 1] > 0.95
+
+
 def test_the_logging_policy_stays_in_distribution_and_a_later_one_strays(pointmass_logged):
     out = pointmass_logged["out"] / "shift"
     run = pointmass_logged["run"]
