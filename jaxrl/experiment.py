@@ -160,7 +160,8 @@ def _build_replay(spec: RunSpec, module: Any, config: ReplayLoop, eval_env: Any,
     train_env = envs.training_env(envs.make(spec.env), config.num_envs, episode_length(config, env_spec))
     trainer = make_replay_trainer(learner, train_env, eval_env, loop_keys(ReplayLoop, config), max_eval_steps,
                                   example_transition(env_spec, spec.agent in agents.MC_RETURNS),
-                                  random_warmup=spec.init_from is None)
+                                  random_warmup=spec.init_from is None,
+                                  num_actions=env_spec.action_size if env_spec.discrete else None)
     return Experiment(trainer, learner, env_spec, data, metadata)
 
 

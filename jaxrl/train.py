@@ -234,15 +234,14 @@ def mixed_batch(online: Transition, dataset: Dataset | None, key: PRNGKey, fract
 
 
 def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: ReplayLoop, max_eval_steps: int,
-                        example: Transition, random_warmup: bool = True) -> Trainer:
+                        example: Transition, random_warmup: bool = True, num_actions: int | None = None) -> Trainer:
     """Step every environment once into the buffer, then `updates_per_step` updates on batches sampled from it,
     mixed with the dataset's transitions (the shared data, None without one) at `offline_fraction`. The first
     `learning_starts` env steps update nothing and act uniformly at random (`random_warmup`) or with the agent's
     own policy (a pretrained agent being fine-tuned). `example` is one Transition (no batch axis), the shape of
-    the buffer's items."""
+    the buffer's items; `num_actions` the number of discrete actions (None: continuous ones in [-1, 1])."""
     plan = RunPlan(loop.num_iterations, max(1, round(loop.eval_every / loop.num_envs)), loop.num_envs, "env_steps")
     buffer = make_replay_buffer(loop)
-    action_size = example.action.shape[-1]
 
     def init(key, hyperparams):
         agent_key, env_key, key = jax.random.split(key, 3)
@@ -254,7 +253,10 @@ def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: R
             action, _ = learner.act(agent, obs, key, False)
             if not random_warmup:
                 return action, {}
-            random = jax.random.uniform(key, (obs.shape[0], action_size), minval=-1.0, maxval=1.0)
+            if num_actions is None:
+                random = jax.random.uniform(key, (obs.shape[0], *example.action.shape), minval=-1.0, maxval=1.0)
+            else:
+                random = jax.random.randint(key, (obs.shape[0],), 0, num_actions, jnp.int32)
             return jnp.where(warming_up, random, action), {}
         return act
 

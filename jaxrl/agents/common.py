@@ -66,13 +66,6 @@ def require_continuous(spec: EnvSpec, agent: str, supported: str = "BC, IQL and 
         )
 
 
-def require_offline_if_discrete(config: OfflineConfig | FinetuneConfig, spec: EnvSpec, agent: str) -> None:
-    """Discrete agents train offline; continuing them online (the replay loop) is not built yet."""
-    if spec.discrete and isinstance(config, FinetuneConfig):
-        raise ValueError(f"{agent}: fine-tuning on the discrete actions of '{spec.name}' is not supported yet "
-                         "(discrete agents train offline)")
-
-
 def example_action(spec: EnvSpec, batch: int = 1) -> jax.Array:
     """Zero actions [batch, action_size] (continuous) or [batch] int32 (discrete), to initialize networks."""
     return jnp.zeros((batch,), jnp.int32) if spec.discrete else jnp.zeros((batch, spec.action_size), jnp.float32)

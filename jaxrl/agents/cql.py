@@ -54,12 +54,17 @@ class CQLKeys:
     # activations of all 2 x 7936 rows at once (16 MB a layer) overflow a CPU's caches, and slices that fit
     # run the same FLOPs about 15% faster on 2 cores (docs/benchmarks.md). 1 scores all rows at once.
     critic_chunks: int = 8
+    # Discrete actions only: the stochastic policy is epsilon-greedy, greedy in Q with this probability's share of
+    # uniform actions: exploration when the replay loop fine-tunes it online (DQN's), and a density that is never 0
+    # for off-policy evaluation. Evaluation and deployment act greedily.
+    exploration_epsilon: float = 0.05
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_unit_interval(self, "gamma")
         check_unit_interval(self, "target_update_rate", low_open=True)
         check_positive(self, "critic_lr", "policy_lr", "num_sampled_actions", "critic_chunks")
+        check_unit_interval(self, "exploration_epsilon")
         require(math.isfinite(self.cql_alpha) and self.cql_alpha >= 0, "cql_alpha", "finite and >= 0", self.cql_alpha)
         require(math.isfinite(self.target_action_gap), "target_action_gap", "finite", self.target_action_gap)
 
@@ -217,7 +222,6 @@ def make_learner(config: Config | FinetuneConfig, spec: EnvSpec, statistics: Dat
     if spec.discrete:
         if calibrated:
             common.require_continuous(spec, "Cal-QL")
-        common.require_offline_if_discrete(config, spec, "CQL")
         return make_discrete_learner(config, spec, statistics)
     nets = make_networks(config, spec)
     target_entropy = -float(spec.action_size)
@@ -337,8 +341,10 @@ def double_q_value(critic: QEnsemble, critic_params: Params, target_critic_param
 
 
 def make_discrete_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | None = None) -> Learner:
-    """Discrete CQL(H) as the learner; the policy is greedy in the critics' mean (its log-prob 0 on the greedy
-    action, -inf elsewhere)."""
+    """Discrete CQL(H) as the learner; the policy is greedy in the critics' mean, epsilon-greedy when stochastic
+    (`exploration_epsilon`), and `log_prob` is the stochastic policy's. Fine-tuning online continues the same
+    learner DQN-style on the replay loop (double-Q targets, the penalty kept at `cql_alpha`, which a fine-tuning
+    config may lower), exploring epsilon-greedily: no actor to learn from scratch, as discrete SAC would need."""
     critic = QEnsemble(config.hidden_sizes, num_critics=2, dtype=compute_dtype(config.precision),
                        num_actions=spec.action_size)
     normalizer = common.make_normalizer(config, spec, statistics)
@@ -358,9 +364,16 @@ def make_discrete_learner(config: Config, spec: EnvSpec, statistics: DatasetStat
         q = critic.apply(state.critic.params, state.normalizer.observations(obs))  # [C, B, N]
         return q.mean(axis=0).argmax(axis=-1).astype(jnp.int32)
 
+    epsilon = config.exploration_epsilon
+
     def act(state: DiscreteAgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
-        del key, deterministic  # greedy either way
-        return greedy(state, obs), {}
+        best = greedy(state, obs)
+        if deterministic or epsilon == 0.0:
+            return best, {}
+        explore_key, action_key = jax.random.split(key)
+        explore = jax.random.bernoulli(explore_key, epsilon, best.shape)
+        uniform = jax.random.randint(action_key, best.shape, 0, spec.action_size, jnp.int32)
+        return jnp.where(explore, uniform, best), {}
 
     def update(state: DiscreteAgentState, batch: Transition, key: PRNGKey) -> tuple[DiscreteAgentState, Metrics]:
         hp = state.hyperparams
@@ -385,6 +398,8 @@ def make_discrete_learner(config: Config, spec: EnvSpec, statistics: DatasetStat
         return new_state, {**metrics, "lagrange_multiplier": multiplier}
 
     def log_prob(state: DiscreteAgentState, obs: jax.Array, action: jax.Array) -> jax.Array:
-        return jnp.where(greedy(state, obs) == action, 0.0, -jnp.inf)
+        """(1 - ε) on the greedy action plus ε / N on every action."""
+        uniform = epsilon / spec.action_size
+        return jnp.log(jnp.where(greedy(state, obs) == action, 1.0 - epsilon + uniform, uniform))
 
     return Learner(init=init, act=act, update=update, hyperparams=traced(Hyperparams, config), log_prob=log_prob)

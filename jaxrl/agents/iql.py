@@ -161,7 +161,6 @@ def make_learner(config: Config | FinetuneConfig, spec: EnvSpec,
     """IQL as the learner: init(key, hyperparams), act(state, obs, key, deterministic), update(state, batch, key).
 
     `statistics` of the dataset are needed when the config normalizes observations or rewards."""
-    common.require_offline_if_discrete(config, spec, "IQL")
     nets = make_networks(config, spec)
     normalizer = common.make_normalizer(config, spec, statistics)
 

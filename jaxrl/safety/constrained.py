@@ -44,7 +44,7 @@ def per_state_threshold(budget: float, gamma: float, episode_length: int) -> flo
 def constrain(learner: Learner, keys: lagrangian.CostConstraint, spec: EnvSpec, hidden_sizes: tuple[int, ...]
               ) -> Learner:
     """`learner` under the constraint; its act and log_prob read the inner state."""
-    critic = QEnsemble(hidden_sizes, num_critics=2)
+    critic = QEnsemble(hidden_sizes, num_critics=2, num_actions=spec.action_size if spec.discrete else None)
     threshold = per_state_threshold(keys.cost_budget, keys.cost_gamma, spec.episode_length)
     optimizer = optax.adam(keys.cost_critic_lr)
 
@@ -54,7 +54,7 @@ def constrain(learner: Learner, keys: lagrangian.CostConstraint, spec: EnvSpec, 
 
     def init(key: PRNGKey, hyperparams: Any) -> ConstrainedState:
         inner_key, critic_key = jax.random.split(key)
-        params = critic.init(critic_key, jnp.zeros((1, spec.obs_size)), jnp.zeros((1, spec.action_size)))
+        params = critic.init(critic_key, jnp.zeros((1, spec.obs_size)), common.example_action(spec))
         return ConstrainedState(learner.init(inner_key, hyperparams), common.init_train_state(params, optimizer),
                                 params, lagrangian.init_multiplier(keys.multiplier_init, keys.multiplier_lr),
                                 jnp.float32(threshold), jnp.float32(keys.multiplier_lr))

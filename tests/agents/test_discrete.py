@@ -180,8 +180,20 @@ def test_learning_moves_every_discrete_agent_toward_the_rewarded_action(discrete
         assert int(picked[0]) == 2, name
 
 
-def test_what_stays_refused_on_discrete_actions(discrete_spec, small):
-    with pytest.raises(ValueError, match="fine-tuning on the discrete actions"):
-        iql.make_learner(iql.FinetuneConfig(**{k: v for k, v in small.items() if k != "num_updates"}), discrete_spec)
+def test_cal_ql_stays_refused_on_discrete_actions(discrete_spec, small):
     with pytest.raises(ValueError, match="Cal-QL"):
         calql.make_learner(calql.Config(**small), discrete_spec)
+
+
+def test_discrete_cql_explores_epsilon_greedily_with_that_density(discrete_spec, small):
+    learner = cql.make_learner(cql.Config(**small, exploration_epsilon=0.2), discrete_spec)
+    state = learner.init(jax.random.key(0), learner.hyperparams)
+    obs = jnp.repeat(jax.random.normal(jax.random.key(1), (1, discrete_spec.obs_size)), 20000, axis=0)
+    greedy, _ = learner.act(state, obs[:1], jax.random.key(2), True)
+    sampled, _ = learner.act(state, obs, jax.random.key(3), False)
+    frequency = np.bincount(np.asarray(sampled), minlength=NUM_ACTIONS) / 20000
+    expected = np.full(NUM_ACTIONS, 0.2 / NUM_ACTIONS)
+    expected[int(greedy[0])] += 0.8
+    np.testing.assert_allclose(frequency, expected, atol=0.015)
+    log_probs = [float(learner.log_prob(state, obs[:1], jnp.array([a], jnp.int32))[0]) for a in range(NUM_ACTIONS)]
+    np.testing.assert_allclose(np.exp(log_probs), expected, rtol=1e-5)
