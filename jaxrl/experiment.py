@@ -133,6 +133,10 @@ def build(spec: RunSpec, eval_episodes: int | None = None) -> Experiment:
         return Experiment(trainer, learner, env_spec, None, None)
     transitions, metadata = storage.load(spec.dataset)
     learner = module.make_learner(config, env_spec, dataset_statistics(transitions))
+    if getattr(config, "cost_penalty", 0.0) > 0.0:
+        from jaxrl.safety.constrained import penalize_cost
+
+        learner = penalize_cost(learner, config.cost_penalty)
     trainer = make_offline_trainer(learner, eval_env, loop_keys(OfflineLoop, config), max_eval_steps)
     return Experiment(trainer, learner, env_spec, Dataset.from_numpy(batch_rows(spec, transitions)), metadata)
 

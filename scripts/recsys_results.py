@@ -23,7 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.offline_results import JAXRL, execute, publish  # noqa: E402
 
-AGENTS = ("bc", "iql", "cql")
+# (row and run folder name, agent, extra arguments): each agent with its config; IQL also under a cost penalty of 1
+# per unsafe recommendation (a fixed multiplier, the `cost_penalty` key), the safe candidate.
+VARIANTS = (("bc", "bc", []), ("iql", "iql", []), ("iql-cost_penalty1", "iql", ["--set", "cost_penalty=1.0"]),
+            ("cql", "cql", []))
 CONFIG = "experiments/offline/{agent}-recsys.yaml"
 STEPS = 200_000  # logged recommendations per dataset (about 5,500 sessions)
 SEEDS = 3
@@ -36,8 +39,8 @@ def data_dir(dataset_seed: int) -> str:
     return f"data/recsys-production-dseed{dataset_seed}"
 
 
-def run_dir(dataset_seed: int, agent: str) -> str:
-    return f"runs/recsys/dseed{dataset_seed}/{agent}"
+def run_dir(dataset_seed: int, name: str) -> str:
+    return f"runs/recsys/dseed{dataset_seed}/{name}"
 
 
 def prepare(dataset_seed: int, lock: str | None) -> list[str]:
@@ -47,12 +50,12 @@ def prepare(dataset_seed: int, lock: str | None) -> list[str]:
     commands = [collect]
     if not (ROOT / data_dir(dataset_seed) / "metadata.json").is_file():
         execute(collect, lock)
-    for agent in AGENTS:
+    for name, agent, extra in VARIANTS:
         train = [JAXRL, "train", agent, "--dataset", data_dir(dataset_seed), "--config", CONFIG.format(agent=agent),
-                 "--seeds", str(SEEDS), "--run-dir", run_dir(dataset_seed, agent), "--wandb", "disabled",
-                 "--no-progress"]
+                 "--seeds", str(SEEDS), "--run-dir", run_dir(dataset_seed, name), "--wandb", "disabled",
+                 "--no-progress", *extra]
         commands.append(train)
-        if not (ROOT / run_dir(dataset_seed, agent) / "summary.json").is_file():
+        if not (ROOT / run_dir(dataset_seed, name) / "summary.json").is_file():
             execute(train, lock)
     return commands
 
@@ -79,14 +82,14 @@ def policies(dataset_seeds: list[int]):
     production = lambda obs, key: env.production_policy(obs, key)[0]
     uniform = lambda obs, key: jax.random.randint(key, (obs.shape[0],), 0, env.action_size)
     rows = [("production (logging)", [production]), ("uniform random", [uniform])]
-    for agent in AGENTS:
+    for name, _, _ in VARIANTS:
         acting = []
         for dataset_seed in dataset_seeds:
-            spec, experiment, states, _ = load_run(ROOT / run_dir(dataset_seed, agent))
+            spec, experiment, states, _ = load_run(ROOT / run_dir(dataset_seed, name))
             for index in range(len(spec.seeds)):
                 state = jax.tree.map(lambda x, i=index: x[i], states)
                 acting.append(lambda obs, key, s=state, learner=experiment.learner: learner.act(s, obs, key, True)[0])
-        rows.append((agent, acting))
+        rows.append((name, acting))
     return rows
 
 
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset_seeds = [int(s) for s in args.dataset_seeds.split(",")]
     commands = [command for seed in dataset_seeds for command in prepare(seed, args.lock)]
     body = table(policies(dataset_seeds), dataset_seeds)
-    shown = "\n".join(" ".join(c) for c in commands[: 1 + len(AGENTS)])
+    shown = "\n".join(" ".join(c) for c in commands[: 1 + len(VARIANTS)])
     header = (f"```bash\n.venv/bin/python scripts/recsys_results.py   # runs, per dataset seed k, e.g. k = 0:\n"
               f"{shown}\n```\n\n")
     return publish(GROUP, header + body, args.no_doc)

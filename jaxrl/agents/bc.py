@@ -32,7 +32,7 @@ class Hyperparams:
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(Hyperparams, common.OfflineConfig):
+class Config(Hyperparams, common.OfflineAgentConfig):
     """BC: the offline loop's keys, the shared offline keys and BC's hyperparameters."""
 
     def __post_init__(self) -> None:

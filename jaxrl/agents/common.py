@@ -4,6 +4,7 @@ nets."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import NamedTuple
 
 import jax
@@ -45,6 +46,27 @@ class AgentKeys:
 class OfflineConfig(AgentKeys, OfflineLoop):
     """The offline loop's keys and the static keys every offline agent shares; each agent's Config extends this
     and its own `Hyperparams`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CostPenalty:
+    """The offline agents' `cost_penalty` key."""
+
+    # Train on reward - cost_penalty x cost: a fixed Lagrange multiplier on the logged cost, so an offline agent
+    # learns to keep unsafe actions rare (recsys: unsafe recommendations). 0 leaves the logged reward as it is.
+    cost_penalty: float = 0.0
+
+    def __post_init__(self) -> None:
+        if hasattr(super(), "__post_init__"):
+            super().__post_init__()
+        require(math.isfinite(self.cost_penalty) and self.cost_penalty >= 0, "cost_penalty", "finite and >= 0",
+                self.cost_penalty)
+
+
+@dataclasses.dataclass(frozen=True)
+class OfflineAgentConfig(CostPenalty, OfflineConfig):
+    """What BC, IQL and CQL's offline Configs extend: the offline loop's keys, the shared static keys and
+    `cost_penalty`."""
 
 
 @dataclasses.dataclass(frozen=True)

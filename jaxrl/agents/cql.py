@@ -70,7 +70,7 @@ class CQLKeys:
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(Hyperparams, CQLKeys, common.OfflineConfig):
+class Config(Hyperparams, CQLKeys, common.OfflineAgentConfig):
     """CQL: the offline loop's keys, the shared offline keys, CQL's static keys and its hyperparameters."""
 
 

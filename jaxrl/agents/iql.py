@@ -49,7 +49,7 @@ def check_hyperparams(config: Hyperparams) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(Hyperparams, common.OfflineConfig):
+class Config(Hyperparams, common.OfflineAgentConfig):
     """IQL: the offline loop's keys, the shared offline keys and IQL's hyperparameters."""
 
     def __post_init__(self) -> None:

@@ -90,3 +90,13 @@ def constrain(learner: Learner, keys: lagrangian.CostConstraint, spec: EnvSpec, 
     log_prob = (None if learner.log_prob is None else
                 lambda state, obs, action: learner.log_prob(state.inner, obs, action))
     return Learner(init, act, update, learner.hyperparams, log_prob)
+
+
+def penalize_cost(learner: Learner, penalty: float) -> Learner:
+    """`learner` trained on reward - penalty x cost (a fixed multiplier: the `cost_penalty` key of the offline
+    agents); its state, act and log_prob are the learner's own."""
+
+    def update(state: Any, batch: Transition, key: PRNGKey):
+        return learner.update(state, batch._replace(reward=batch.reward - penalty * batch.cost), key)
+
+    return learner._replace(update=update)

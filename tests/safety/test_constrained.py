@@ -9,8 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxrl.agents import iql
+from jaxrl.config import build_config
 from jaxrl.safety import lagrangian
-from jaxrl.safety.constrained import constrain, per_state_threshold
+from jaxrl.safety.constrained import constrain, penalize_cost, per_state_threshold
 from jaxrl.types import EnvSpec, Learner, Transition
 
 SPEC = EnvSpec("toy", obs_size=3, action_size=2, discrete=False, episode_length=100)
@@ -58,3 +60,17 @@ def test_the_multiplier_stays_at_zero_under_budget():
     for step in range(20):
         state, _ = learner.update(state, batch(cost=0.0), jax.random.PRNGKey(step))
     assert float(state.multiplier.value) == 0.0 and float(state.inner) == pytest.approx(1.0)
+
+
+def test_cost_penalty_trains_the_offline_agent_on_the_penalized_reward():
+    """The wrapper hands the agent reward - penalty x cost and leaves everything else as it is."""
+    seen = []
+    spy = Learner(lambda key, hp: 0, None, lambda state, batch, key: seen.append(batch) or (state, {}), None)
+    batch = Transition(*(jnp.arange(4.0) for _ in range(8)))._replace(reward=jnp.array([1.0, 2.0, 3.0, 4.0]),
+                                                                       cost=jnp.array([0.0, 1.0, 0.0, 2.0]))
+    penalize_cost(spy, 1.5).update(0, batch, None)
+    np.testing.assert_allclose(seen[0].reward, [1.0, 0.5, 3.0, 1.0])
+    np.testing.assert_array_equal(seen[0].cost, batch.cost)
+    assert build_config(iql.Config, {"cost_penalty": 2.0}).cost_penalty == 2.0
+    with pytest.raises(ValueError, match="cost_penalty"):
+        build_config(iql.Config, {"cost_penalty": -1.0})
