@@ -8,7 +8,8 @@ equal bins and a cell counts as covered when at least one action falls in it.
   (e.g. a policy that always moves two joints together), which per-dim numbers cannot show;
 - `joint`: distinct occupied cells of the full grid divided by min(N, bins ** action_size), the most that N
   actions could occupy (None beyond `MAX_JOINT_DIMS` dimensions).
-Discrete actions report each action's frequency and the fraction of actions ever taken.
+Discrete actions report each action's frequency, the fraction of actions ever taken and the effective number of
+actions (exp of the frequencies' entropy).
 """
 
 from __future__ import annotations
@@ -89,9 +90,13 @@ def action_coverage(action: np.ndarray, bins: int = COVERAGE_BINS) -> dict[str, 
 
 
 def discrete_coverage(action: np.ndarray, action_size: int) -> dict[str, Any]:
-    """Frequency of each discrete action and the fraction of actions ever taken."""
+    """Frequency of each discrete action, the fraction of actions ever taken, and the effective number of actions:
+    exp(entropy of the frequencies), as many as the logs would cover if they were spread evenly over them."""
     counts = np.bincount(action, minlength=action_size)
-    return {"frequencies": (counts / counts.sum()).tolist(), "fraction_taken": float((counts > 0).mean())}
+    frequencies = counts / counts.sum()
+    taken = frequencies[frequencies > 0]
+    return {"frequencies": frequencies.tolist(), "fraction_taken": float((counts > 0).mean()),
+            "effective_actions": float(np.exp(-(taken * np.log(taken)).sum()))}
 
 
 def duplicate_count(transition: Transition) -> int:

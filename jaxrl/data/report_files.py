@@ -30,12 +30,23 @@ def _per_dim_table(stats: dict[str, list[float]]) -> list[str]:
     return _table(["dim", "min", "max", "mean", "std"], rows)
 
 
+MAX_ACTION_ROWS = 20  # discrete actions listed in quality.md; beyond it, the most and least frequent
+
+
 def _coverage_lines(coverage: dict[str, Any]) -> list[str]:
     if "frequencies" in coverage:
-        rows = [[action, frequency] for action, frequency in enumerate(coverage["frequencies"])]
-        return [f"Fraction of actions taken: {_number(coverage['fraction_taken'])}", ""] + _table(
-            ["action", "frequency"], rows
-        )
+        frequencies = coverage["frequencies"]
+        head = [f"Fraction of actions taken: {_number(coverage['fraction_taken'])}"]
+        if "effective_actions" in coverage:
+            head.append(f"Effective number of actions (exp of the frequencies' entropy): "
+                        f"{_number(coverage['effective_actions'])} of {len(frequencies)}")
+        order = sorted(range(len(frequencies)), key=lambda action: -frequencies[action])
+        if len(frequencies) > MAX_ACTION_ROWS:  # the most and the least frequent only
+            half = MAX_ACTION_ROWS // 2
+            head.append(f"The {half} most and {half} least frequent actions (all of them: quality.json)")
+            order = order[:half] + order[-half:]
+        rows = [[action, frequencies[action]] for action in order]
+        return [*("- " + line for line in head), ""] + _table(["action", "frequency"], rows)
     bins = coverage["bins"]
     per_dim = ", ".join(_number(value) for value in coverage["per_dim"])
     return [

@@ -55,6 +55,8 @@ def test_discrete_coverage_reports_frequencies():
     coverage = quality_report(transition, metadata)["action_coverage"]
     assert coverage["frequencies"] == [0.75, 0.25, 0.0]
     assert coverage["fraction_taken"] == pytest.approx(2 / 3)
+    # exp(-(0.75 ln 0.75 + 0.25 ln 0.25)) = exp(0.5623) by hand
+    assert coverage["effective_actions"] == pytest.approx(1.7548, abs=1e-4)
 
 
 def test_normalized_return_uses_reference_returns():
