@@ -3,7 +3,7 @@ better than BC, which imitates the logging policy's most likely item.
 
 The logs are collected in the test as `jaxrl collect --env recsys --policy production` collects them; the agents
 train with experiments/offline/<agent>-recsys.yaml's networks and batch, fewer updates. Every seed is fixed.
-Run: ./scripts/test.sh -m slow tests/agents/test_recsys_learning.py   (about 6 minutes on 2 CPU cores)
+Run: ./scripts/test.sh -m slow tests/agents/test_recsys_learning.py   (about 4 minutes on 2 CPU cores)
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ CONFIGS = {
     "cql": {**COMMON, "num_updates": 10000, "eval_every": 10000, "cql_alpha": 5.0},
 }
 # Thresholds from measured runs (these seeds, 2 CPU cores, jax 0.10.2), mean final engagement per session over
-# SEEDS: MEASURED. Each margin is half the measured gap over BC, rounded down.
-IQL_MARGIN = None
-CQL_MARGIN = None
+# SEEDS and 200 sessions each: BC 18.05, IQL 26.91, CQL 19.93. Each margin is half the measured gap over BC, rounded
+# down. CQL's lead is small at 10k updates (its greedy policy's evaluations swing by 2-4 between checkpoints; at
+# 20k updates, docs/results.md, it leads BC by 2.8 over 6 runs): the fragile one of the two.
+IQL_MARGIN = 4.0
+CQL_MARGIN = 0.9
 
 
 def mean_return(agent: str, dataset: str) -> float:
@@ -51,11 +53,9 @@ def bc_return(production_logs) -> float:
 
 def test_iql_recommends_better_than_bc(production_logs, bc_return):
     iql_return = mean_return("iql", production_logs)
-    print(f"IQL {iql_return:.2f} vs BC {bc_return:.2f}")
     assert iql_return > bc_return + IQL_MARGIN, f"IQL {iql_return:.2f} vs BC {bc_return:.2f}"
 
 
 def test_cql_recommends_better_than_bc(production_logs, bc_return):
     cql_return = mean_return("cql", production_logs)
-    print(f"CQL {cql_return:.2f} vs BC {bc_return:.2f}")
     assert cql_return > bc_return + CQL_MARGIN, f"CQL {cql_return:.2f} vs BC {bc_return:.2f}"
