@@ -54,7 +54,9 @@ class PipelineConfig:
     shadow_steps: int = 200  # per environment
     shadow_max_ood_rate: float = 0.2  # share of live states whose novelty exceeds shadow_novelty_threshold
     shadow_novelty_threshold: float = 3.0  # novelty of a state (1: as far from the data as its own states are)
-    shadow_max_disagreement: float = 1.0  # mean L2 distance of the two policies' actions (in [-1, 1] units)
+    # mean L2 distance of the two policies' actions (in [-1, 1] units); on discrete actions, the share of states on
+    # which they choose differently (in [0, 1])
+    shadow_max_disagreement: float = 1.0
 
     # 5. Canary: the candidate acts in a fraction of the environments, the incumbent in the rest.
     canary_envs: int = 64

@@ -12,7 +12,7 @@ from scipy import stats
 
 from jaxrl.config import ConfigError, build_config
 from jaxrl.deploy.config import PipelineConfig
-from jaxrl.deploy.stages import canary, ope_gate
+from jaxrl.deploy.stages import canary, ope_gate, shadow
 from jaxrl.deploy.stages.common import incidents_exceed
 
 
@@ -74,6 +74,14 @@ def test_canary_with_too_few_episodes_says_what_to_raise():
     figures = canary.compare((np.ones(1), np.zeros(1)), (np.ones(30), np.zeros(30)), 1.0)
     failures, _ = canary.verdict(figures, 0.05, 0.1)
     assert "raise canary_steps or canary_fraction" in failures[0]
+
+
+def test_shadow_disagreement_is_l2_for_continuous_and_mismatch_for_discrete_actions():
+    continuous = shadow.action_distance(np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[0.3, 0.4], [1.0, 1.0]]))
+    np.testing.assert_allclose(continuous, [0.5, 0.0])  # a 3-4-5 triangle, then the same action
+    items = shadow.action_distance(np.array([[3, 7, 7, 1]], np.int32), np.array([[3, 7, 2, 0]], np.int32))
+    np.testing.assert_array_equal(items, [[0.0, 0.0, 1.0, 1.0]])  # item 7 vs 2 is as different as 1 vs 0
+    assert items.mean() == 0.5  # the share of states on which they disagree
 
 
 def test_pipeline_config_refuses_what_cannot_run():

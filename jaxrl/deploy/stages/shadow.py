@@ -13,6 +13,15 @@ from jaxrl.deploy.stages.common import Context, StageResult, check
 from jaxrl.safety.novelty import fit_novelty, novelty
 
 
+def action_distance(candidate: np.ndarray, incumbent: np.ndarray) -> np.ndarray:
+    """Per state, how far the candidate's action is from the incumbent's: the L2 distance of continuous actions
+    [..., A]; for discrete actions [...] (ints: items), 1 where the two choose differently, else 0, so its mean is
+    the share of states on which they disagree."""
+    if np.issubdtype(candidate.dtype, np.integer):
+        return (candidate != incumbent).astype(np.float64)
+    return np.linalg.norm(candidate - incumbent, axis=-1)
+
+
 def run(context: Context) -> StageResult:
     config = context.config
     incumbent = context.registry.load(context.output("data", "incumbent_version"))
@@ -22,15 +31,16 @@ def run(context: Context) -> StageResult:
     model = fit_novelty(transitions.obs, transitions.episode_id, jax.random.PRNGKey(config.seed))
     states = live.obs.reshape(-1, live.obs.shape[-1])
     scores = novelty(model, states)
-    disagreement = np.linalg.norm(live.candidate_mode - live.incumbent_mode, axis=-1)  # [T, B]
+    disagreement = action_distance(live.candidate_mode, live.incumbent_mode)  # [T, B]
+    discrete = np.issubdtype(live.candidate_mode.dtype, np.integer)
+    largest = 1.0 if discrete else 2.0 * np.sqrt(live.candidate_mode.shape[-1])
     figures = {"ood_rate": float((scores > config.shadow_novelty_threshold).mean()),
                "novelty_median": float(np.median(scores)),
                "disagreement": float(disagreement.mean()),
                "disagreement_p90": float(np.quantile(disagreement, 0.9)),
                "live_states": int(len(states)),
                "incumbent_latency": action_latency(incumbent), "candidate_latency": action_latency(candidate),
-               "disagreement_histogram": np.histogram(disagreement, bins=20, range=(0.0, 2.0 * np.sqrt(
-                   live.candidate_mode.shape[-1])))[0].tolist()}
+               "disagreement_histogram": np.histogram(disagreement, bins=20, range=(0.0, largest))[0].tolist()}
     thresholds = {"ood_rate": config.shadow_max_ood_rate, "disagreement": config.shadow_max_disagreement}
     failures = []
     if figures["ood_rate"] > config.shadow_max_ood_rate:
