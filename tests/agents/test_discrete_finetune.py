@@ -6,12 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jaxrl import collect as collect_lib
 from jaxrl.config import build_config
-from jaxrl.data import storage
-from jaxrl.data.metadata import Metadata
 from jaxrl.experiment import RunOptions, RunSpec, execute
 from jaxrl.finetune import finetune_spec
+from tests.helpers import recsys_logs
 
 ENV = "recsys"
 TINY = {"hidden_sizes": (16, 16), "num_updates": 50, "eval_every": 50, "eval_episodes": 4, "batch_size": 64}
@@ -19,10 +17,7 @@ TINY = {"hidden_sizes": (16, 16), "num_updates": 50, "eval_every": 50, "eval_epi
 
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory) -> str:
-    folder = tmp_path_factory.mktemp("recsys-logs") / "production"
-    data = collect_lib.collect(collect_lib.env_behavior(ENV, "production"), ENV, 4096, 64, seed=0)
-    storage.save(folder, data, Metadata(env_name=ENV, obs_size=21, action_size=200, discrete=True))
-    return str(folder)
+    return recsys_logs(tmp_path_factory.mktemp("recsys-logs") / "production", 4096, 64)
 
 
 # CQL's discrete fine-tuning (its own learner, under the constraint) by default; IQL's is its offline learner's

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from jaxrl import collect as collect_lib
-from jaxrl.data import storage
-from jaxrl.data.metadata import Metadata
-from tests.helpers import train
+from tests.helpers import recsys_logs, train
 
 pytestmark = pytest.mark.slow
 
@@ -40,10 +37,7 @@ def mean_return(agent: str, dataset: str) -> float:
 
 @pytest.fixture(scope="module")
 def production_logs(tmp_path_factory) -> str:
-    folder = tmp_path_factory.mktemp("recsys") / "production"
-    data = collect_lib.collect(collect_lib.env_behavior(ENV, "production"), ENV, 100_000, 256, seed=0)
-    storage.save(folder, data, Metadata(env_name=ENV, obs_size=21, action_size=200, discrete=True))
-    return str(folder)
+    return recsys_logs(tmp_path_factory.mktemp("recsys") / "production", 100_000, 256)
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,14 @@ must hold the true value measured by rollouts; FQE's exact expectation over the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from jaxrl import collect as collect_lib
-from jaxrl.data import storage
-from jaxrl.data.metadata import Metadata
 from jaxrl.ope import fqe
 from jaxrl.ope.run import Options, run_ope
+from tests.helpers import recsys_logs
 
 ENV = "recsys-bandit"
 
@@ -20,9 +20,7 @@ ENV = "recsys-bandit"
 def bandit(tmp_path_factory) -> dict:
     """20k logged recommendations (20k one-step episodes) of the production policy."""
     folder = tmp_path_factory.mktemp("recsys-bandit")
-    data = collect_lib.collect(collect_lib.env_behavior(ENV, "production"), ENV, 20_000, 500, seed=0)
-    storage.save(folder / "logs", data, Metadata(env_name=ENV, obs_size=21, action_size=200, discrete=True))
-    return {"data": folder / "logs", "out": folder}
+    return {"data": Path(recsys_logs(folder / "logs", 20_000, 500, env=ENV)), "out": folder}
 
 
 def test_importance_sampling_holds_the_true_value_of_a_discrete_policy(bandit, tmp_path):

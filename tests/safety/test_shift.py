@@ -38,6 +38,19 @@ def test_novelty_is_near_zero_on_dataset_states_and_large_far_from_them():
     assert novelty(model, states[:100] + 10.0).min() > 10.0  # ten standard deviations off
 
 
+def fitted_log_probs(spec: EnvSpec, obs: np.ndarray, action: np.ndarray, num_updates: int) -> np.ndarray:
+    """A behavior model fitted to (obs, action) rows (episodes of 10), read back at the same rows."""
+    n = len(obs)
+    data = Transition(obs, action, np.zeros(n, np.float32), np.zeros(n, np.float32), np.ones(n, np.float32), obs,
+                      np.zeros(n, np.float32), np.arange(n, dtype=np.int32) // 10)
+    config = behavior.Config(hidden_sizes=(32, 32), num_updates=num_updates, learning_rate=1e-3)
+    learner = behavior.make_behavior_model(config, spec, dataset_statistics(data))
+    trainer = make_offline_trainer(learner, None, OfflineLoop(batch_size=256), 1)
+    state, _ = jax.jit(trainer.run_chunk)(trainer.init(jax.random.key(0), learner.hyperparams),
+                                          Dataset.from_numpy(data), jnp.int32(config.num_updates))
+    return np.asarray(learner.log_prob(state.agent, jnp.asarray(obs), jnp.asarray(action)))
+
+
 def test_the_behavior_model_learns_the_density_of_logged_actions():
     rng = np.random.default_rng(2)
     n, spec = 20_000, EnvSpec(name="synthetic", obs_size=1, action_size=1, discrete=False, episode_length=10)
@@ -46,14 +59,7 @@ def test_the_behavior_model_learns_the_density_of_logged_actions():
     action = np.tanh(raw).astype(np.float32)
     true_log_prob = (-0.5 * ((raw - 0.8 * obs) / 0.3) ** 2 - math.log(0.3) - 0.5 * math.log(2 * math.pi)
                      - np.log(1 - action**2))[:, 0]
-    data = Transition(obs, action, np.zeros(n, np.float32), np.zeros(n, np.float32), np.ones(n, np.float32), obs,
-                      np.zeros(n, np.float32), np.arange(n, dtype=np.int32) // 10)
-    config = behavior.Config(hidden_sizes=(32, 32), num_updates=3000, learning_rate=1e-3)
-    learner = behavior.make_behavior_model(config, spec, dataset_statistics(data))
-    trainer = make_offline_trainer(learner, None, OfflineLoop(batch_size=256), 1)
-    state, _ = jax.jit(trainer.run_chunk)(trainer.init(jax.random.key(0), learner.hyperparams),
-                                          Dataset.from_numpy(data), jnp.int32(config.num_updates))
-    fitted = np.asarray(learner.log_prob(state.agent, jnp.asarray(obs), jnp.asarray(action)))
+    fitted = fitted_log_probs(spec, obs, action, 3000)
     assert fitted.mean() == pytest.approx(true_log_prob.mean(), abs=0.05)  # the fit's likelihood is the truth's
     assert np.corrcoef(fitted, true_log_prob)[0, 1] > 0.95
 
@@ -66,14 +72,7 @@ def test_the_behavior_model_learns_a_categorical_logging_policy():
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     action = (rng.uniform(size=(n, 1)) > probs.cumsum(axis=1)).sum(axis=1).astype(np.int32)
     true_log_prob = np.log(probs[np.arange(n), action])
-    data = Transition(obs, action, np.zeros(n, np.float32), np.zeros(n, np.float32), np.ones(n, np.float32), obs,
-                      np.zeros(n, np.float32), np.arange(n, dtype=np.int32) // 10)
-    config = behavior.Config(hidden_sizes=(32, 32), num_updates=2000, learning_rate=1e-3)
-    learner = behavior.make_behavior_model(config, spec, dataset_statistics(data))
-    trainer = make_offline_trainer(learner, None, OfflineLoop(batch_size=256), 1)
-    state, _ = jax.jit(trainer.run_chunk)(trainer.init(jax.random.key(0), learner.hyperparams),
-                                          Dataset.from_numpy(data), jnp.int32(config.num_updates))
-    fitted = np.asarray(learner.log_prob(state.agent, jnp.asarray(obs), jnp.asarray(action)))
+    fitted = fitted_log_probs(spec, obs, action, 2000)
     assert fitted.mean() == pytest.approx(true_log_prob.mean(), abs=0.03)
     assert np.corrcoef(fitted, true_log_prob)[0, 1] > 0.95
 
