@@ -195,3 +195,9 @@ def tanh_log_det_jacobian(raw_action: jax.Array) -> jax.Array:
 def categorical(logits: jax.Array) -> distrax.Distribution:
     """A categorical distribution over the last axis of `logits`."""
     return distrax.Categorical(logits=logits)
+
+
+def categorical_action(logits: jax.Array, key: jax.Array, deterministic: bool) -> jax.Array:
+    """The most likely action (deterministic) or a sample of the categorical policy, int32."""
+    dist = categorical(logits)
+    return (dist.mode() if deterministic else dist.sample(seed=key)).astype(jnp.int32)

@@ -20,7 +20,7 @@ from jaxrl.agents import common
 from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.hyperparams import hyperparams, traced
 from jaxrl.loop_config import check_positive
-from jaxrl.networks import MLP, CategoricalHead, categorical, compute_dtype
+from jaxrl.networks import MLP, CategoricalHead, categorical, categorical_action, compute_dtype
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 
@@ -89,8 +89,7 @@ def make_learner(config: Config, spec: EnvSpec, statistics: DatasetStatistics | 
     def act(state: AgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
         obs = state.normalizer.observations(obs)
         if spec.discrete:
-            dist = categorical(policy.apply(state.policy.params, obs))
-            return (dist.mode() if deterministic else dist.sample(seed=key)).astype(jnp.int32), {}
+            return categorical_action(policy.apply(state.policy.params, obs), key, deterministic), {}
         return policy_action(policy, state.policy.params, obs), {}  # deterministic: key and flag unused
 
     def log_prob(state: AgentState, obs: jax.Array, action: jax.Array) -> jax.Array:

@@ -212,6 +212,20 @@ def lagrange_loss(log_lagrange_multiplier: jax.Array, penalty: jax.Array, hp: Hy
     return -lagrange_multiplier(log_lagrange_multiplier) * hp.cql_alpha * (penalty - hp.target_action_gap)
 
 
+def penalty_weight(config: Config | FinetuneConfig, log_multiplier: common.TrainState) -> jax.Array:
+    """α' of the Lagrangian form, or 1 without it: what the penalty is multiplied by (besides cql_alpha)."""
+    return lagrange_multiplier(log_multiplier.params) if config.lagrange else jnp.ones(())
+
+
+def dual_step(config: Config | FinetuneConfig, log_multiplier: common.TrainState, penalty: jax.Array,
+              hp: Hyperparams, optimizer: optax.GradientTransformation) -> common.TrainState:
+    """One ascent step on log α' from the batch's penalty in the Lagrangian form; unchanged without it."""
+    if not config.lagrange:
+        return log_multiplier
+    return common.apply_gradients(log_multiplier, jax.grad(lagrange_loss)(log_multiplier.params, penalty, hp),
+                                  optimizer)
+
+
 def make_learner(config: Config | FinetuneConfig, spec: EnvSpec, statistics: DatasetStatistics | None = None,
                  calibrated: bool = False) -> Learner:
     """CQL as the learner: init(key, hyperparams), act(state, obs, key, deterministic), update(state, batch, key).
@@ -248,15 +262,12 @@ def make_learner(config: Config | FinetuneConfig, spec: EnvSpec, statistics: Dat
         """One critic step and, in the Lagrangian form, one dual step on α'."""
         hp = state.hyperparams
         critic_optimizer = optax.adam(hp.critic_lr)
-        multiplier = lagrange_multiplier(state.log_lagrange_multiplier.params) if config.lagrange else jnp.ones(())
+        multiplier = penalty_weight(config, state.log_lagrange_multiplier)
         grads, metrics = jax.grad(critic_loss, has_aux=True)(
             state.critic.params, state.target_critic_params, state.policy.params, multiplier, batch, key,
             nets=nets, config=config, hp=hp, calibrated=calibrated,
         )
-        log_multiplier = state.log_lagrange_multiplier
-        if config.lagrange:
-            multiplier_grad = jax.grad(lagrange_loss)(log_multiplier.params, metrics["cql_penalty"], hp)
-            log_multiplier = common.apply_gradients(log_multiplier, multiplier_grad, critic_optimizer)
+        log_multiplier = dual_step(config, state.log_lagrange_multiplier, metrics["cql_penalty"], hp, critic_optimizer)
         critic = common.apply_gradients(state.critic, grads, critic_optimizer)
         return critic, log_multiplier, {**metrics, "lagrange_multiplier": multiplier}
 
@@ -380,13 +391,10 @@ def make_discrete_learner(config: Config, spec: EnvSpec, statistics: DatasetStat
         batch = state.normalizer.transitions(batch)
         optimizer = optax.adam(hp.critic_lr)
         next_q = double_q_value(critic, state.critic.params, state.target_critic_params, batch.next_obs)
-        multiplier = lagrange_multiplier(state.log_lagrange_multiplier.params) if config.lagrange else jnp.ones(())
+        multiplier = penalty_weight(config, state.log_lagrange_multiplier)
         grads, metrics = jax.grad(discrete_critic_loss, has_aux=True)(
             state.critic.params, next_q, multiplier, batch, key, critic=critic, config=config, hp=hp)
-        log_multiplier = state.log_lagrange_multiplier
-        if config.lagrange:
-            multiplier_grad = jax.grad(lagrange_loss)(log_multiplier.params, metrics["cql_penalty"], hp)
-            log_multiplier = common.apply_gradients(log_multiplier, multiplier_grad, optimizer)
+        log_multiplier = dual_step(config, state.log_lagrange_multiplier, metrics["cql_penalty"], hp, optimizer)
         new_critic = common.apply_gradients(state.critic, grads, optimizer)
         new_state = state._replace(
             critic=new_critic,

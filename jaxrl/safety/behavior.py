@@ -19,7 +19,7 @@ from jaxrl.agents import common
 from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.hyperparams import hyperparams, traced
 from jaxrl.loop_config import check_positive
-from jaxrl.networks import CategoricalHead, GaussianHead, categorical, squashed_log_prob
+from jaxrl.networks import CategoricalHead, GaussianHead, categorical, categorical_action, squashed_log_prob
 from jaxrl.types import EnvSpec, Learner, Metrics, Params, PRNGKey, Transition
 
 
@@ -73,8 +73,8 @@ def make_behavior_model(config: Config, spec: EnvSpec, statistics: DatasetStatis
 
     def act(state: AgentState, obs: jax.Array, key: PRNGKey, deterministic: bool) -> tuple[jax.Array, dict]:
         if spec.discrete:
-            dist = categorical(head.apply(state.policy.params, state.normalizer.observations(obs)))
-            return (dist.mode() if deterministic else dist.sample(seed=key)).astype(jnp.int32), {}
+            logits = head.apply(state.policy.params, state.normalizer.observations(obs))
+            return categorical_action(logits, key, deterministic), {}
         mean, log_std = head.apply(state.policy.params, state.normalizer.observations(obs))
         sample = mean if deterministic else mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
         return jnp.tanh(sample), {}
