@@ -198,8 +198,9 @@ class RecSys(Env):
 
     @property
     def logging_policies(self) -> dict:
-        """Named logging policies that ship with the env (for `jaxrl collect --policy NAME`)."""
-        return {"production": self.production_policy}
+        """Named logging policies that ship with the env (`jaxrl collect --policy NAME`, a pipeline's incumbent
+        `env:NAME`), each as its log-probabilities over the items [..., N] from observations [..., obs_size]."""
+        return {"production": self.production_log_probs}
 
     # ---------------------------------------------------------------------------------------- Env API
 

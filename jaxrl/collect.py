@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -45,13 +46,42 @@ def logging_policy_names(env_name: str) -> list[str]:
     return sorted(getattr(envs.make(env_name), "logging_policies", {}))
 
 
-def env_behavior(env_name: str, name: str) -> Behavior:
-    """A logging policy that ships with the env, with its exact log-probs; ValueError naming the ones it has."""
+@dataclasses.dataclass(frozen=True)
+class EnvPolicyConfig:
+    """A logging policy that ships with an env, as a deployable policy (jaxrl/deploy/bundle.py): which one."""
+
+    name: str = "production"
+
+
+def env_policy_learner(env_name: str, name: str) -> Learner:
+    """A logging policy that ships with a discrete-action env (`env.logging_policies[name]`: its log-probabilities
+    over the actions, [B, N] from observations [B, O]) behind the learner interface: `act` samples as it logged
+    (its mode: the most likely action), `log_prob` is exact. It has no parameters: the env defines it, so its
+    state is empty. ValueError naming the env's policies when it has no `name`."""
     policies = getattr(envs.make(env_name), "logging_policies", {})
     if name not in policies:
         have = ", ".join(sorted(policies)) or "none"
         raise ValueError(f"environment {env_name!r} has no logging policy {name!r} (it ships: {have})")
-    return Behavior(policies[name], f"{name} (the logging policy that ships with {env_name})", None)
+    log_probs_of = policies[name]
+
+    def chosen(log_probs: jax.Array, action: jax.Array) -> jax.Array:
+        return jnp.take_along_axis(log_probs, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+    def act(state, obs, key, deterministic):
+        log_probs = log_probs_of(obs)
+        action = (jnp.argmax(log_probs, axis=-1) if deterministic
+                  else jax.random.categorical(key, log_probs, axis=-1)).astype(jnp.int32)
+        return action, {"log_prob": chosen(log_probs, action)}
+
+    return Learner(lambda key, hyperparams: (), act, None, None, lambda state, obs, action: chosen(
+        log_probs_of(obs), action))
+
+
+def env_behavior(env_name: str, name: str) -> Behavior:
+    """A logging policy that ships with the env, with its exact log-probs; ValueError naming the ones it has."""
+    learner = env_policy_learner(env_name, name)
+    return Behavior(lambda obs, key: learner.act((), obs, key, False), f"{name} (the logging policy that ships with "
+                    f"{env_name})", None)
 
 
 def random_learner(spec: EnvSpec) -> Learner:

@@ -5,7 +5,8 @@ For each dataset seed: `jaxrl collect --env recsys --policy production` (data/re
 then each agent with experiments/offline/<agent>-recsys.yaml and 3 training seeds (runs/recsys/dseed<k>/<agent>/).
 Every policy then plays 2000 sessions on each population (`envs.recsys.session_metrics`): engagement per
 session, session length, distinct genres per session, unsafe rate. Agents act deterministically, as they are
-evaluated. Reuses datasets and runs that exist.
+evaluated, and the categorical policies (SAMPLED) also as they would serve, sampled. Reuses datasets and runs that
+exist.
 
 Usage: .venv/bin/python scripts/recsys_results.py [--dataset-seeds 0,1] [--lock /tmp/jaxrl-bench.lock] [--no-doc]
 """
@@ -27,6 +28,9 @@ from scripts.offline_results import JAXRL, execute, publish  # noqa: E402
 # per unsafe recommendation (a fixed multiplier, the `cost_penalty` key), the safe candidate.
 VARIANTS = (("bc", "bc", []), ("iql", "iql", []), ("iql-cost_penalty1", "iql", ["--set", "cost_penalty=1.0"]),
             ("cql", "cql", []))
+# Rows also measured with the policy sampled (as the pipeline's canary serves it), not only its most likely item:
+# the categorical policies of BC and IQL (CQL's sampled policy is epsilon-greedy, its greedy one nearly).
+SAMPLED = ("bc", "iql", "iql-cost_penalty1")
 CONFIG = "experiments/offline/{agent}-recsys.yaml"
 STEPS = 200_000  # logged recommendations per dataset (about 5,500 sessions)
 SEEDS = 3
@@ -83,13 +87,15 @@ def policies(dataset_seeds: list[int]):
     uniform = lambda obs, key: jax.random.randint(key, (obs.shape[0],), 0, env.action_size)
     rows = [("production (logging)", [production]), ("uniform random", [uniform])]
     for name, _, _ in VARIANTS:
-        acting = []
-        for dataset_seed in dataset_seeds:
-            spec, experiment, states, _ = load_run(ROOT / run_dir(dataset_seed, name))
-            for index in range(len(spec.seeds)):
-                state = jax.tree.map(lambda x, i=index: x[i], states)
-                acting.append(lambda obs, key, s=state, learner=experiment.learner: learner.act(s, obs, key, True)[0])
-        rows.append((name, acting))
+        for deterministic in (True, False) if name in SAMPLED else (True,):
+            acting = []
+            for dataset_seed in dataset_seeds:
+                spec, experiment, states, _ = load_run(ROOT / run_dir(dataset_seed, name))
+                for index in range(len(spec.seeds)):
+                    state = jax.tree.map(lambda x, i=index: x[i], states)
+                    acting.append(lambda obs, key, s=state, learner=experiment.learner, d=deterministic:
+                                  learner.act(s, obs, key, d)[0])
+            rows.append((name if deterministic else f"{name}, sampled", acting))
     return rows
 
 

@@ -3,7 +3,8 @@
 `policy.json` names the agent, the environment and the resolved config (with where the policy came from), and
 `policy.npz` holds every leaf of the agent state keyed by its path in the state's tree, so a folder that does not
 fit the agent it names is refused leaf by leaf rather than misread. Offline agents also keep their dataset's
-statistics (`statistics.npz`): their learner is built from them, so acting never needs the dataset itself.
+statistics (`statistics.npz`): their learner is built from them, so acting never needs the dataset itself. A
+logging policy that ships with its env (`from_env`, agent "env-policy") has no parameters: its folder names it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 import envs
 from jaxrl import agents
+from jaxrl.collect import EnvPolicyConfig, env_policy_learner
 from jaxrl.config import ConfigError, build_config, load_json, to_dict
 from jaxrl.data.statistics import DatasetStatistics
 from jaxrl.infra.files import atomic_write_dir, tree_sha256
@@ -47,8 +49,15 @@ class Policy(NamedTuple):
         return tree_sha256(self.state)
 
 
-def make_learner(agent: str, config: Any, env_spec: EnvSpec, statistics: DatasetStatistics | None) -> Learner:
-    """The learner of `agent`: offline agents (and their fine-tuned runs) are built from dataset statistics."""
+ENV_POLICY = "env-policy"  # the agent name of a logging policy that ships with its env (`from_env`)
+
+
+def make_learner(agent: str, config: Any, env_spec: EnvSpec, statistics: DatasetStatistics | None,
+                 env: str | None = None) -> Learner:
+    """The learner of `agent`: offline agents (and their fine-tuned runs) are built from dataset statistics; an
+    env's own policy (ENV_POLICY) from the env."""
+    if agent == ENV_POLICY:
+        return env_policy_learner(env, config.name)
     module = agents.get(agent)
     if agent in agents.OFFLINE:
         return module.make_learner(config, env_spec, statistics)
@@ -90,11 +99,15 @@ def load(folder: str | Path) -> Policy:
     folder = Path(folder)
     document = read_document(folder)
     agent = document["agent"]
-    config_class = agents.config_class(agent, finetune=bool(document.get("finetune_config")))
+    config_class = (EnvPolicyConfig if agent == ENV_POLICY else
+                    agents.config_class(agent, finetune=bool(document.get("finetune_config"))))
     config = build_config(config_class, document["config"], source=str(folder / POLICY_FILE))
     env_spec = envs.spec(document["env"], envs.make(document["env"]))
     statistics = _read_statistics(folder / STATISTICS_FILE) if agent in agents.OFFLINE else None
-    learner = make_learner(agent, config, env_spec, statistics)
+    try:
+        learner = make_learner(agent, config, env_spec, statistics, document["env"])
+    except ValueError as error:  # an env policy the env does not ship
+        raise ConfigError(f"{folder / POLICY_FILE}: {error}") from None
     state = _read_state(folder / STATE_FILE, state_like(learner))
     policy = Policy(agent, document["env"], config, learner, state, env_spec, statistics, document["provenance"])
     if policy.params_sha256 != document["params_sha256"]:
@@ -111,9 +124,9 @@ def read_document(folder: Path) -> dict[str, Any]:
     missing = {"agent", "env", "config", "params_sha256", "provenance"} - set(document)
     if missing:
         raise ConfigError(f"{file}: missing field(s) {', '.join(sorted(missing))}")
-    if document["agent"] not in agents.ONLINE + agents.OFFLINE:
-        raise ConfigError(f"{file}: field 'agent' is {document['agent']!r}; expected one of "
-                          f"{', '.join(agents.ONLINE + agents.OFFLINE)}")
+    known = (*agents.ONLINE, *agents.OFFLINE, ENV_POLICY)
+    if document["agent"] not in known:
+        raise ConfigError(f"{file}: field 'agent' is {document['agent']!r}; expected one of {', '.join(known)}")
     return document
 
 
@@ -144,6 +157,16 @@ def _read_state(file: Path, like: Any) -> Any:
     if stored:
         raise ConfigError(f"{file}: arrays {', '.join(sorted(stored))} are not part of this agent's state")
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def from_env(env_name: str, name: str) -> Policy:
+    """The logging policy `name` that ships with env `env_name` (recsys's "production") as a deployable policy: the
+    incumbent a team's logs came from. ValueError naming the env's policies when it has no `name`."""
+    config = EnvPolicyConfig(name)
+    env_spec = envs.spec(env_name, envs.make(env_name))
+    learner = make_learner(ENV_POLICY, config, env_spec, None, env_name)
+    return Policy(ENV_POLICY, env_name, config, learner, (), env_spec, None,
+                  {"env_policy": name, "seed": 0, "chunk": None})
 
 
 def from_run(run_dir: str | Path, seed_index: int = 0, chunk: int | None = None) -> Policy:

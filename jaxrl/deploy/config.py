@@ -16,18 +16,23 @@ class PipelineConfig:
     env: str = "pointmass"  # the environment the incumbent acts in (and the candidates will)
     seed: int = 0  # every stage's randomness derives from it: the same config and seed make the same decisions
     registry: str = ""  # the policy registry; "" keeps one inside the run folder
+    # Where the live stages (shadow, canary, fine-tuning, promotion) run; "" is env. Another population than the
+    # logs' (recsys-shifted against recsys) is the shift the shadow stage measures before anything acts in it.
+    live_env: str = ""
 
     # 1. Data. Either a logged dataset, or logs collected here from the incumbent policy.
     dataset: str = ""  # a dataset folder (jaxrl dataset format); "" collects data_steps from the incumbent
-    incumbent: str = ""  # the live policy: a registry folder (its live version), a policy folder or a run folder;
-    # "" uses the registry's live version, or trains a stand-in (incumbent_agent for incumbent_steps) when none is
+    incumbent: str = ""  # the live policy: a registry folder (its live version), a policy folder, a run folder, or
+    # env:NAME, a logging policy that ships with the env (recsys's env:production); "" uses the registry's live
+    # version, or trains a stand-in (incumbent_agent for incumbent_steps) when none is
     incumbent_agent: str = "ppo"  # the stand-in incumbent's agent
     incumbent_config: str = "experiments/ppo/pointmass.yaml"
     incumbent_steps: int = 60_000  # a short run: an incumbent the candidates can beat
     data_steps: int = 50_000  # transitions logged from the incumbent's stochastic policy
     data_envs: int = 16
     data_min_episodes: int = 200  # whole episodes the data must hold
-    data_min_action_coverage: float = 0.2  # mean pairwise action-grid occupancy (jaxrl/data/quality.py)
+    # mean pairwise action-grid occupancy (jaxrl/data/quality.py); discrete actions: the share ever taken
+    data_min_action_coverage: float = 0.2
     data_max_duplicate_fraction: float = 0.01
 
     # 2. Offline training of the candidates, seeds of each agent vmapped.
@@ -76,6 +81,17 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         require(self.seed >= 0, "seed", ">= 0", self.seed)
+        if self.live_env and self.live_env != self.env:
+            import envs
+
+            known = [name for name in envs.names() if not name.startswith("gymnax/")]
+            require(self.live_env in envs.names(), "live_env", f"an environment name (such as {', '.join(known)})",
+                    self.live_env)
+            logged, live = (envs.spec(name, envs.make(name)) for name in (self.env, self.live_env))
+            shape = lambda spec: (spec.obs_size, spec.action_size, spec.discrete)
+            require(shape(logged) == shape(live), "live_env",
+                    f"an environment with {self.env}'s observations and actions (size {logged.obs_size}, "
+                    f"{logged.action_size} {'choices' if logged.discrete else 'dimensions'})", self.live_env)
         unknown = [name for name in self.candidates if name not in agents.FINETUNE]
         require(bool(self.candidates) and not unknown, "candidates",
                 f"a non-empty list of {', '.join(agents.FINETUNE)} (agents the pipeline can fine-tune online)",
@@ -101,3 +117,8 @@ class PipelineConfig:
         require(0 < candidates < self.canary_envs, "canary_fraction",
                 f"a share of canary_envs ({self.canary_envs}) that gives the candidate at least one environment and "
                 "the incumbent at least one", self.canary_fraction)
+
+    @property
+    def deploy_env(self) -> str:
+        """The environment the live stages run in."""
+        return self.live_env or self.env

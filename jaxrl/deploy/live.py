@@ -44,7 +44,8 @@ def run_live(incumbent: Policy, candidate: Policy, env_name: str, num_envs: int,
         candidate_action, _ = candidate.learner.act(candidate.state, obs, candidate_key, False)
         incumbent_mode, _ = incumbent.learner.act(incumbent.state, obs, incumbent_key, True)
         candidate_mode, _ = candidate.learner.act(candidate.state, obs, candidate_key, True)
-        action = jnp.where(mask[:, None], candidate_action, incumbent_action)
+        acts = mask.reshape(mask.shape + (1,) * (candidate_action.ndim - 1))  # [B] or [B, 1]: discrete or not
+        action = jnp.where(acts, candidate_action, incumbent_action)
         return action, {"incumbent_mode": incumbent_mode, "candidate_mode": candidate_mode}
 
     @jax.jit

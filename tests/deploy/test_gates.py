@@ -91,3 +91,18 @@ def test_pipeline_config_refuses_what_cannot_run():
         build_config(PipelineConfig, {"canary_envs": 8, "canary_fraction": 0.01})
     with pytest.raises(ConfigError, match="ope_estimator"):
         build_config(PipelineConfig, {"ope_estimator": "magic"})
+    # the live stages' world must take the logged world's observations and actions
+    with pytest.raises(ConfigError, match=r"live_env.*recsys's observations and actions \(size 21, 200 choices\)"):
+        build_config(PipelineConfig, {"env": "recsys", "live_env": "pointmass-drift"})
+    with pytest.raises(ConfigError, match="live_env.*an environment name"):
+        build_config(PipelineConfig, {"env": "recsys", "live_env": "recsys-elsewhere"})
+    assert build_config(PipelineConfig, {"env": "recsys", "live_env": "recsys-shifted"}).deploy_env == "recsys-shifted"
+    assert build_config(PipelineConfig, {"env": "recsys"}).deploy_env == "recsys"
+
+
+def test_feature_shift_is_the_live_mean_move_in_logged_standard_deviations():
+    logged = np.array([[0.0, 5.0, 1.0], [2.0, 5.0, 3.0]])  # per feature: mean 1, 5, 2; std 1, 0, 1
+    live = np.array([[3.0, 9.0, 2.5], [5.0, 9.0, 1.5]])  # means 4, 9, 2
+    # feature 0 moved 3 std, feature 2 none; feature 1 is constant in the logs, so it has no scale: skipped
+    assert shadow.feature_shift(logged, live, top=2) == {"obs[0]": 3.0, "obs[2]": 0.0}
+    assert shadow.feature_shift(logged, -live, top=1) == {"obs[0]": -5.0}

@@ -111,3 +111,30 @@ def test_a_pipeline_killed_mid_stage_resumes_to_the_same_decisions(bad_data_run,
     resumed = json.loads((tmp_path / "killed" / "summary.json").read_text())
     decisions = lambda summary: [(s["stage"], s["passed"], s["decision"]) for s in summary["stages"]]
     assert decisions(resumed) == decisions(reference)
+
+
+@pytest.mark.slow
+def test_recsys_pipeline_replaces_the_env_policy_in_the_shifted_world(tmp_path):
+    # experiments/pipeline/recsys.yaml, small; the OPE and canary limits opened so a weak candidate (300 updates)
+    # goes through every stage: what is checked is where each stage ran and what it reported.
+    config = str(ROOT / "experiments" / "pipeline" / "recsys.yaml")
+    keys = ["data_steps=8192", "data_envs=64", "data_min_episodes=100", "candidates=[iql]", "candidate_seeds=1",
+            "candidate_updates=300", f"candidate_config={ROOT}/experiments/pipeline/recsys-{{agent}}.yaml",
+            f"finetune_config={ROOT}/experiments/finetune/{{agent}}.yaml", "ope_fqe_updates=300",
+            "ope_resamples=100", "ope_true_returns=0", "ope_margin=-1000", "ope_max_cost_ratio=100",
+            "shadow_envs=16", "canary_envs=64", "canary_alpha=1e-9", "finetune_steps=400", "finetune_chunk_steps=200"]
+    assert main(["pipeline", config, "--run-dir", str(tmp_path / "run"), "--wandb", "disabled", "--no-progress",
+                 "--set", *keys]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    stages = {stage["stage"]: stage for stage in summary["stages"]}
+    assert summary["promoted"] and list(stages) == ["data", "offline", "ope", "shadow", "canary", "finetune",
+                                                    "promote"]
+    registry = Registry(tmp_path / "run" / "registry")
+    assert stages["data"]["outputs"]["incumbent_version"] == "v1" and registry.load("v1").agent == "env-policy"
+    assert registry.live != "v1" and registry.load(registry.live).agent == "iql"
+    shadow = stages["shadow"]["figures"]
+    assert (shadow["live_env"], shadow["logged_env"]) == ("recsys-shifted", "recsys") and shadow["feature_shift"]
+    assert 0.0 <= shadow["disagreement"] <= 1.0  # discrete: the share of states where the two choose differently
+    assert stages["finetune"]["figures"]["env"] == "recsys-shifted"
+    ope = {row["agent"]: row for row in stages["ope"]["figures"]["policies"]}
+    assert set(ope) == {"iql"} and stages["ope"]["figures"]["incumbent"]["estimate"] > 0

@@ -18,7 +18,7 @@ def run(context: Context) -> StageResult:
     incumbent = context.registry.load(context.output("data", "incumbent_version"))
     candidate = context.registry.load(context.output("ope", "candidate_version"))
     candidate_envs = round(config.canary_envs * config.canary_fraction)
-    live = run_live(incumbent, candidate, config.env, config.canary_envs, config.canary_steps, candidate_envs,
+    live = run_live(incumbent, candidate, config.deploy_env, config.canary_envs, config.canary_steps, candidate_envs,
                     config.seed + 3)
     figures = compare(finished_episodes(live, candidate=True), finished_episodes(live, candidate=False),
                       config.incident_cost)

@@ -20,6 +20,8 @@ from jaxrl.deploy.registry import resolve
 from jaxrl.deploy.stages.common import Context, StageResult, check
 from jaxrl.experiment import RunSpec, execute
 
+ENV_PREFIX = "env:"  # an incumbent named env:NAME is the logging policy NAME that ships with the env
+
 
 def run(context: Context) -> StageResult:
     config = context.config
@@ -39,7 +41,7 @@ def run(context: Context) -> StageResult:
     quality.write_report(context.run_dir / "data-quality", report)
     whole = report["episodes"] - (report["episodes_cut"] or 0)
     figures = {"transitions": report["transitions"], "whole_episodes": whole,
-               "action_coverage": report["action_coverage"]["pairwise_mean"] or report["action_coverage"]["per_dim"][0],
+               "action_coverage": action_coverage(report["action_coverage"]),
                "duplicate_fraction": report["duplicate_transitions"] / report["transitions"],
                "return_mean": report["returns"]["mean"], "cost_mean": report["costs"]["mean"],
                "dataset_fingerprint": metadata.fingerprint}
@@ -57,10 +59,29 @@ def run(context: Context) -> StageResult:
     return StageResult("data", passed, decision, figures, thresholds, outputs)
 
 
+def action_coverage(coverage: dict) -> float:
+    """One figure of how much of the action space the logs cover (jaxrl/data/quality.py): the share of discrete
+    actions ever taken; for continuous actions the mean pairwise action-grid occupancy (the one dimension's
+    occupancy for 1-D actions)."""
+    if "fraction_taken" in coverage:
+        return coverage["fraction_taken"]
+    return coverage["pairwise_mean"] or coverage["per_dim"][0]
+
+
 def incumbent_version(context: Context) -> tuple[str, str]:
     """The registry version of the incumbent, live: the config's `incumbent`, the registry's live version, or a
     stand-in trained now; and how it was found."""
     config, registry = context.config, context.registry
+    if config.incumbent.startswith(ENV_PREFIX):
+        name = config.incumbent[len(ENV_PREFIX):]
+        try:
+            policy = bundle.from_env(config.env, name)
+        except ValueError as error:
+            raise ConfigError(f"incumbent {config.incumbent}: {error}") from None
+        version = registry.add_once(policy, note=f"incumbent: the {name} policy that ships with {config.env}")
+        if registry.live != version:
+            registry.promote(version, "the incumbent named by the pipeline config")
+        return version, f"the {name} policy that ships with {config.env}"
     if config.incumbent:
         source = Path(config.incumbent)
         policy, _ = resolve(source)

@@ -1,12 +1,12 @@
 """Stage 6, online fine-tuning: the candidate continues on the replay loop (`jaxrl finetune`, its logs mixed in),
-in live environments, under the cost constraint E[episode cost] <= `finetune_cost_budget` (by default the logs'
-mean: no less safe than the incumbent; jaxrl/safety/constrained.py), watched after every chunk of
-`finetune_chunk_steps` env steps. Its exploration budget is
-`finetune_steps` env steps (the run's length) and `finetune_max_cost` total cost incurred: reaching the cost cap
-ends the stage cleanly. An incident rate (online episodes costing more than `incident_cost`, per finished episode)
-significantly over `max_incident_rate` in a chunk (a one-sided binomial test at `canary_alpha`) rolls the policy
-back to the last good version (the previous chunk's checkpoint, or the candidate as it started) and stops the
-stage; nothing is promoted then.
+in live environments (`live_env`, where the shadow and canary stages ran), under the cost constraint
+E[episode cost] <= `finetune_cost_budget` (by default the logs' mean: no less safe than the incumbent;
+jaxrl/safety/constrained.py), watched after every chunk of `finetune_chunk_steps` env steps. Its exploration
+budget is `finetune_steps` env steps (the run's length) and `finetune_max_cost` total cost incurred: reaching the
+cost cap ends the stage cleanly. An incident rate (online episodes costing more than `incident_cost`, per finished
+episode) significantly over `max_incident_rate` in a chunk (a one-sided binomial test at `canary_alpha`) rolls the
+policy back to the last good version (the previous chunk's checkpoint, or the candidate as it started) and stops
+the stage; nothing is promoted then.
 
 The incident-spike drill fine-tunes in `pointmass-drift`, where the hazards have grown since the logs were taken."""
 
@@ -63,7 +63,7 @@ def run(context: Context) -> StageResult:
     overrides = {"eval_every": config.finetune_chunk_steps, "eval_episodes": EVAL_EPISODES,
                  "incident_cost": config.incident_cost, "cost_budget": budget}
     spec = finetune_spec(candidate_run, config.finetune_steps, config.finetune_config.format(agent=agent), overrides)
-    spec = dataclasses.replace(spec, seeds=(seed,))
+    spec = dataclasses.replace(spec, seeds=(seed,), env=config.deploy_env)
     if context.inject == "incident-spike":
         if config.env not in DRIFTED_ENV:
             raise ValueError(f"--inject incident-spike: has a drifted world for {', '.join(DRIFTED_ENV)} only, "

@@ -34,8 +34,8 @@ def run(context: Context) -> StageResult:
     config, registry = context.config, context.registry
     tuned, started = context.output("finetune", "finetuned_version"), context.output("ope", "candidate_version")
     previous = context.output("data", "incumbent_version")
-    figures = canary.compare(episodes(registry.load(tuned), config.env, PROMOTE_EPISODES, config.seed + 4),
-                             episodes(registry.load(started), config.env, PROMOTE_EPISODES, config.seed + 4),
+    figures = canary.compare(episodes(registry.load(tuned), config.deploy_env, PROMOTE_EPISODES, config.seed + 4),
+                             episodes(registry.load(started), config.deploy_env, PROMOTE_EPISODES, config.seed + 4),
                              config.incident_cost)
     worse = [f"{what} (p = {figures[key]:.2g} < {config.canary_alpha})" for what, key in
              (("lower return", "return_worse_p"), ("higher cost", "cost_higher_p"))

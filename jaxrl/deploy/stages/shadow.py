@@ -1,6 +1,8 @@
-"""Stage 4, shadow: the incumbent acts in every live environment; the candidate only scores the states it sees.
-Gated on how many live states lie outside the logs (novelty, jaxrl/safety/novelty.py: a changed environment) and
-how far the candidate's actions are from the incumbent's there. Both policies' action latency is recorded."""
+"""Stage 4, shadow: the incumbent acts in every live environment (`live_env`: the world the policy would be deployed
+in, which may have moved since the logs were taken); the candidate only scores the states it sees. Gated on how
+many live states lie outside the logs (novelty, jaxrl/safety/novelty.py: a changed environment) and how far the
+candidate's actions are from the incumbent's there. The shift is reported feature by feature too (the observation
+features whose live mean moved most, in logged standard deviations), and both policies' action latency."""
 
 from __future__ import annotations
 
@@ -22,11 +24,22 @@ def action_distance(candidate: np.ndarray, incumbent: np.ndarray) -> np.ndarray:
     return np.linalg.norm(candidate - incumbent, axis=-1)
 
 
+def feature_shift(logged: np.ndarray, live: np.ndarray, top: int = 3) -> dict[str, float]:
+    """The `top` observation features whose mean moved most from the logged states to the live ones, in logged
+    standard deviations (signed), keyed "obs[i]"; features constant in the logs are skipped."""
+    std = logged.std(axis=0)
+    varies = np.flatnonzero(std > 1e-6)
+    moved = (live.mean(axis=0)[varies] - logged.mean(axis=0)[varies]) / std[varies]
+    order = np.argsort(-np.abs(moved), kind="stable")[:top]
+    return {f"obs[{varies[i]}]": float(moved[i]) for i in order}
+
+
 def run(context: Context) -> StageResult:
     config = context.config
     incumbent = context.registry.load(context.output("data", "incumbent_version"))
     candidate = context.registry.load(context.output("ope", "candidate_version"))
-    live = run_live(incumbent, candidate, config.env, config.shadow_envs, config.shadow_steps, 0, config.seed + 2)
+    live = run_live(incumbent, candidate, config.deploy_env, config.shadow_envs, config.shadow_steps, 0,
+                    config.seed + 2)
     transitions, _ = storage.load(context.output("data", "dataset"))
     model = fit_novelty(transitions.obs, transitions.episode_id, jax.random.PRNGKey(config.seed))
     states = live.obs.reshape(-1, live.obs.shape[-1])
@@ -38,7 +51,8 @@ def run(context: Context) -> StageResult:
                "novelty_median": float(np.median(scores)),
                "disagreement": float(disagreement.mean()),
                "disagreement_p90": float(np.quantile(disagreement, 0.9)),
-               "live_states": int(len(states)),
+               "live_states": int(len(states)), "live_env": config.deploy_env, "logged_env": config.env,
+               "feature_shift": feature_shift(transitions.obs, states),
                "incumbent_latency": action_latency(incumbent), "candidate_latency": action_latency(candidate),
                "disagreement_histogram": np.histogram(disagreement, bins=20, range=(0.0, largest))[0].tolist()}
     thresholds = {"ood_rate": config.shadow_max_ood_rate, "disagreement": config.shadow_max_disagreement}

@@ -1,0 +1,152 @@
+"""The pipeline on logged recommendations: `jaxrl pipeline experiments/pipeline/recsys.yaml` for each seed, then
+what the production policy, the candidate the OPE gate chose and the promoted policy do for users of both
+populations; writes docs/results.md ("The pipeline on recsys").
+
+For each seed k: `jaxrl pipeline experiments/pipeline/recsys.yaml --set seed=k --run-dir
+runs/pipeline-recsys-seed<k>` (skipped when its summary.json exists; resumed when it was cut off). Each policy
+then serves 2000 sessions per population as it is deployed, sampled (`envs.recsys.session_metrics`): engagement
+per session, session length, distinct genres per session, unsafe rate.
+
+Usage: .venv/bin/python scripts/recsys_pipeline_results.py [--seeds 0,1] [--lock /tmp/jaxrl-bench.lock] [--no-doc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.offline_results import JAXRL, execute, publish  # noqa: E402
+
+CONFIG = "experiments/pipeline/recsys.yaml"
+SESSIONS = 2000
+POPULATIONS = ("recsys", "recsys-shifted")
+GROUP = "recsys-pipeline"
+
+
+def run_dir(seed: int) -> str:
+    return f"runs/pipeline-recsys-seed{seed}"
+
+
+def pipeline(seed: int, lock: str | None) -> tuple[list[str], dict]:
+    """The command and the summary of the seed's pipeline, run or continued where needed."""
+    folder = ROOT / run_dir(seed)
+    command = [JAXRL, "pipeline", CONFIG, "--set", f"seed={seed}", "--run-dir", run_dir(seed), "--wandb",
+               "disabled", "--no-progress"]
+    if not (folder / "summary.json").is_file() or not json.loads((folder / "summary.json").read_text())["stages"]:
+        execute(command if not (folder / "pipeline.yaml").is_file() else
+                [JAXRL, "pipeline", "--resume", run_dir(seed), "--wandb", "disabled", "--no-progress"], lock)
+    return command, json.loads((folder / "summary.json").read_text())
+
+
+def served(policy, population: str, seed: int) -> dict[str, float]:
+    """Session metrics of a registry version acting as it serves (sampled)."""
+    import jax
+
+    import envs
+    from envs.recsys import session_metrics
+
+    env = envs.make(population)
+    act = lambda obs, key: policy.learner.act(policy.state, obs, key, False)[0]
+    metrics = jax.jit(lambda key: session_metrics(env, act, key, SESSIONS))(jax.random.PRNGKey(2000 + seed))
+    return {name: float(value) for name, value in metrics.items()}
+
+
+def stage_rows(seed: int, summary: dict) -> list[str]:
+    stages = {stage["stage"]: stage for stage in summary["stages"]}
+    rows = []
+    for name, stage in stages.items():
+        figures = stage["figures"]
+        if name == "data":
+            text = (f"{figures['whole_episodes']} whole sessions, engagement {figures['return_mean']:.2f} and "
+                    f"{figures['cost_mean']:.2f} unsafe per session")
+        elif name == "offline":
+            text = "; ".join(f"{agent} {', '.join(f'{v:.1f}' for v in figures[f'{agent}_eval_return_per_seed'])} "
+                             f"(unsafe {', '.join(f'{v:.2f}' for v in figures[f'{agent}_eval_cost_per_seed'])})"
+                             for agent in ("iql", "cql") if f"{agent}_eval_return_per_seed" in figures)
+            text += " per session, greedy"
+        elif name == "ope":
+            text = (f"{figures['passing']} of {len(figures['policies'])} passed against the incumbent's "
+                    f"{figures['incumbent']['estimate']:.2f}; chose {figures.get('chosen', '–')}")
+        elif name == "shadow":
+            moved = ", ".join(f"{key} {value:+.2f}" for key, value in
+                              sorted(figures["feature_shift"].items(), key=lambda item: -abs(item[1])))
+            text = (f"in {figures['live_env']}: {figures['ood_rate']:.1%} of {figures['live_states']} states past the "
+                    f"novelty threshold; features moved (std) {moved}; choices differ on "
+                    f"{figures['disagreement']:.0%} of states")
+        elif name == "canary":
+            text = (f"{figures['candidate_episodes']} candidate sessions against {figures['incumbent_episodes']}: "
+                    f"engagement {figures['candidate_return_mean']:.2f} vs {figures['incumbent_return_mean']:.2f}, "
+                    f"unsafe {figures['candidate_cost_mean']:.2f} vs {figures['incumbent_cost_mean']:.2f}, incidents "
+                    f"{figures['candidate_incidents']} vs {figures['incumbent_incidents']}")
+        elif name == "finetune":
+            text = (f"{figures['env_steps']} steps in {figures['env']}: {figures['online_cost_total']:.0f} unsafe in "
+                    f"all, online engagement {figures['online_return_mean']:.2f}")
+        else:
+            text = (f"fine-tuned {figures['candidate_return_mean']:.2f} / unsafe {figures['candidate_cost_mean']:.2f} "
+                    f"against {figures['incumbent_return_mean']:.2f} / {figures['incumbent_cost_mean']:.2f} before; "
+                    f"{figures['live_version']} live")
+        verdict = "passed" if stage["passed"] else ("rolled back" if stage.get("rolled_back") else "stopped")
+        rows.append(f"| {seed} | {name} | {text}; {verdict} |")
+    return rows
+
+
+def ope_rows(seed: int, summary: dict) -> list[str]:
+    ope = next(stage for stage in summary["stages"] if stage["stage"] == "ope")["figures"]
+    incumbent = ope["incumbent"]
+    rows = [f"| {seed} | production (incumbent) | {incumbent['estimate']:.2f} | – | {incumbent['true_return']:.2f} "
+            f"| {incumbent['cost_estimate']:.2f} | – |"]
+    for row in ope["policies"]:
+        rows.append(f"| {seed} | {row['name']} | {row['return_estimate']:.2f} | {row['return_low']:.2f} | "
+                    f"{row['true_return']:.2f} | {row['cost_estimate']:.2f} | {row['true_cost']:.2f} |")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--lock", help="run each pipeline under `flock LOCK`")
+    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/results.md alone")
+    args = parser.parse_args(argv)
+    from jaxrl.deploy.registry import Registry
+
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    stages, ope, served_rows, commands = [], [], [], []
+    for seed in seeds:
+        command, summary = pipeline(seed, args.lock)
+        commands.append(" ".join(command))
+        stages += stage_rows(seed, summary)
+        ope += ope_rows(seed, summary)
+        registry = Registry(summary["registry"])
+        results = {stage["stage"]: stage for stage in summary["stages"]}
+        versions = [("production (incumbent)", results["data"]["outputs"]["incumbent_version"])]
+        if "candidate_version" in results.get("ope", {}).get("outputs", {}):
+            versions.append((f"candidate ({results['ope']['outputs']['name']})",
+                             results["ope"]["outputs"]["candidate_version"]))
+        if summary["promoted"]:
+            versions.append(("promoted", summary["live_version"]))
+        for label, version in versions:
+            policy = registry.load(version)
+            for population in POPULATIONS:
+                m = served(policy, population, seed)
+                served_rows.append(f"| {seed} | {label}, {version} | {population} | {m['engagement']:.2f} | "
+                                   f"{m['session_length']:.1f} | {m['genres']:.1f} | {m['unsafe_rate']:.3f} |")
+                print(served_rows[-1], flush=True)
+    body = "\n".join([
+        "```bash", ".venv/bin/python scripts/recsys_pipeline_results.py   # runs, for each seed:", *commands, "```",
+        "", "| seed | stage | figures and verdict |", "|---|---|---|", *stages,
+        "", f"Each policy serving {SESSIONS} sessions per population, sampled as it is deployed:", "",
+        "| seed | policy, version | population | engagement / session | session length | genres / session | "
+        "unsafe rate |", "|---|---|---|---|---|---|---|", *served_rows,
+        "", "The OPE gate's estimates (FQE, discounted) against 200 rollouts of each policy in `recsys`:", "",
+        "| seed | policy | FQE return | 90% lower bound | true return | FQE unsafe | true unsafe |",
+        "|---|---|---|---|---|---|---|", *ope, ""])
+    return publish(GROUP, body, args.no_doc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
