@@ -98,8 +98,10 @@ def stage_rows(seed: int, summary: dict) -> list[str]:
 def ope_rows(seed: int, summary: dict) -> list[str]:
     ope = next(stage for stage in summary["stages"] if stage["stage"] == "ope")["figures"]
     incumbent = ope["incumbent"]
+    estimates = json.loads((ROOT / run_dir(seed) / "ope" / "ope.json").read_text())["policies"]
+    true_cost = next(policy["true_cost"] for policy in estimates if policy["agent"] == "env-policy")
     rows = [f"| {seed} | production (incumbent) | {incumbent['estimate']:.2f} | – | {incumbent['true_return']:.2f} "
-            f"| {incumbent['cost_estimate']:.2f} | – |"]
+            f"| {incumbent['cost_estimate']:.2f} | {true_cost:.2f} |"]
     for row in ope["policies"]:
         rows.append(f"| {seed} | {row['name']} | {row['return_estimate']:.2f} | {row['return_low']:.2f} | "
                     f"{row['true_return']:.2f} | {row['cost_estimate']:.2f} | {row['true_cost']:.2f} |")
