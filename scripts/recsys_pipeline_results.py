@@ -21,10 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.offline_results import JAXRL, execute, publish  # noqa: E402
+from scripts.recsys_results import POPULATIONS, SESSIONS, measure  # noqa: E402
 
 CONFIG = "experiments/pipeline/recsys.yaml"
-SESSIONS = 2000
-POPULATIONS = ("recsys", "recsys-shifted")
 GROUP = "recsys-pipeline"
 
 
@@ -45,15 +44,7 @@ def pipeline(seed: int, lock: str | None) -> tuple[list[str], dict]:
 
 def served(policy, population: str, seed: int) -> dict[str, float]:
     """Session metrics of a registry version acting as it serves (sampled)."""
-    import jax
-
-    import envs
-    from envs.recsys import session_metrics
-
-    env = envs.make(population)
-    act = lambda obs, key: policy.learner.act(policy.state, obs, key, False)[0]
-    metrics = jax.jit(lambda key: session_metrics(env, act, key, SESSIONS))(jax.random.PRNGKey(2000 + seed))
-    return {name: float(value) for name, value in metrics.items()}
+    return measure(lambda obs, key: policy.learner.act(policy.state, obs, key, False)[0], population, seed)
 
 
 def stage_rows(seed: int, summary: dict) -> list[str]:
