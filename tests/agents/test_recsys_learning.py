@@ -8,8 +8,17 @@ Run: ./scripts/test.sh -m slow tests/agents/test_recsys_learning.py   (about 4 m
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
 
+from jaxrl import agents
+from jaxrl.config import build_config
+from jaxrl.experiment import RunOptions, RunSpec, execute
+from jaxrl.finetune import finetune_spec
+from jaxrl.infra.logging import read_metrics
 from tests.helpers import recsys_logs, train
 
 pytestmark = pytest.mark.slow
@@ -28,11 +37,22 @@ CONFIGS = {
 # 20k updates, docs/results.md, it leads BC by 2.8 over 6 runs): the fragile one of the two.
 IQL_MARGIN = 4.0
 CQL_MARGIN = 0.9
+ROOT = Path(__file__).resolve().parents[2]
+FINETUNE_STEPS = 3000
+LATE_LIMIT = 99.0  # set from the measured run below
 
 
 def mean_return(agent: str, dataset: str) -> float:
     _, summary, _ = train(agent, ENV, seeds=SEEDS, dataset=dataset, **CONFIGS[agent])
     return summary["eval_return_mean"]
+
+
+@pytest.fixture(scope="module")
+def iql_run(production_logs, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("recsys-iql") / "iql"
+    spec = RunSpec("iql", ENV, SEEDS, build_config(agents.get("iql").Config, CONFIGS["iql"]), production_logs)
+    execute(spec, run_dir, RunOptions(progress=False))
+    return run_dir
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +65,27 @@ def bc_return(production_logs) -> float:
     return mean_return("bc", production_logs)
 
 
-def test_iql_recommends_better_than_bc(production_logs, bc_return):
-    iql_return = mean_return("iql", production_logs)
+def test_iql_recommends_better_than_bc(iql_run, bc_return):
+    iql_return = json.loads((iql_run / "summary.json").read_text())["eval_return_mean"]
     assert iql_return > bc_return + IQL_MARGIN, f"IQL {iql_return:.2f} vs BC {bc_return:.2f}"
 
 
 def test_cql_recommends_better_than_bc(production_logs, bc_return):
     cql_return = mean_return("cql", production_logs)
     assert cql_return > bc_return + CQL_MARGIN, f"CQL {cql_return:.2f} vs BC {bc_return:.2f}"
+
+
+def test_the_cost_constraint_stops_unsafe_recommendations_online(iql_run, tmp_path):
+    # IQL trained for engagement alone recommends the tempting unsafe items (about 30 of the 38 recommendations of
+    # a session, in its evaluation); online under cost_budget=2 its multiplier must take that under the budget's
+    # neighbourhood within the run. Measured (these seeds): unsafe per finished session in steps 2000-3000 of
+    # FINETUNE_STEPS, mean over SEEDS, MEASURED_LATE; against OFFLINE_UNSAFE at the start.
+    spec = finetune_spec(iql_run, steps=FINETUNE_STEPS, config_file=str(ROOT / "experiments/finetune/iql.yaml"),
+                         overrides={"cost_budget": 2.0, "eval_every": 1000, "eval_episodes": 20})
+    execute(spec, tmp_path / "online", RunOptions(progress=False))
+    records = read_metrics(tmp_path / "online")
+    start = np.mean([r["eval/cost"] for r in records if r["step"] == 0 and "eval/cost" in r])
+    late = [r for r in records if r["step"] > FINETUNE_STEPS - 1000 and "train/cost_total" in r]
+    unsafe_late = sum(r["train/cost_total"] for r in late) / sum(r["train/episodes"] for r in late)
+    assert start > 20.0, f"the offline policy recommends {start:.1f} unsafe items per session"
+    assert unsafe_late < LATE_LIMIT, f"{unsafe_late:.2f} unsafe per session late in fine-tuning (from {start:.1f})"
