@@ -1,9 +1,10 @@
 """Discrete offline learning end to end (slow): on the production policy's recsys logs, IQL and CQL recommend
-better than BC, which imitates the logging policy's most likely item.
+better than BC, which imitates the logging policy's most likely item; IQL fine-tuned online under a cost budget
+stops recommending the unsafe items it learned to push.
 
 The logs are collected in the test as `jaxrl collect --env recsys --policy production` collects them; the agents
 train with experiments/offline/<agent>-recsys.yaml's networks and batch, fewer updates. Every seed is fixed.
-Run: ./scripts/test.sh -m slow tests/agents/test_recsys_learning.py   (about 4 minutes on 2 CPU cores)
+Run: ./scripts/test.sh -m slow tests/agents/test_recsys_learning.py   (about 7 minutes on 2 CPU cores)
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ IQL_MARGIN = 4.0
 CQL_MARGIN = 0.9
 ROOT = Path(__file__).resolve().parents[2]
 FINETUNE_STEPS = 3000
-LATE_LIMIT = 99.0  # set from the measured run below
+# Measured: 1.43 unsafe per session over steps 2000-3000 (from 27.5 in the offline policy's evaluation); the limit
+# is the budget (2) doubled, still a seventh of where it starts.
+LATE_LIMIT = 4.0
 
 
 def mean_return(agent: str, dataset: str) -> float:
@@ -77,9 +80,8 @@ def test_cql_recommends_better_than_bc(production_logs, bc_return):
 
 def test_the_cost_constraint_stops_unsafe_recommendations_online(iql_run, tmp_path):
     # IQL trained for engagement alone recommends the tempting unsafe items (about 30 of the 38 recommendations of
-    # a session, in its evaluation); online under cost_budget=2 its multiplier must take that under the budget's
-    # neighbourhood within the run. Measured (these seeds): unsafe per finished session in steps 2000-3000 of
-    # FINETUNE_STEPS, mean over SEEDS, MEASURED_LATE; against OFFLINE_UNSAFE at the start.
+    # a session, in its evaluation); online under cost_budget=2 its multiplier must take that to the budget's
+    # neighbourhood within the run: unsafe per finished session over the last 1000 of FINETUNE_STEPS, all SEEDS.
     spec = finetune_spec(iql_run, steps=FINETUNE_STEPS, config_file=str(ROOT / "experiments/finetune/iql.yaml"),
                          overrides={"cost_budget": 2.0, "eval_every": 1000, "eval_episodes": 20})
     execute(spec, tmp_path / "online", RunOptions(progress=False))
