@@ -286,6 +286,9 @@ def _add_ope(subparsers) -> None:
     parser.add_argument("--policy", default=defaults.policy, choices=("stochastic", "deterministic"),
                         help="the policy evaluated: act's samples (default) or its mode (FQE only)")
     parser.add_argument("--seed", type=int, default=0, help="seed of FQE, the bootstrap and the rollouts")
+    parser.add_argument("--fqe-members", type=int, default=defaults.fqe_members, metavar="M",
+                        help="FQE fits per policy (own initialization and batches); with M > 1 the FQE-based "
+                             "estimates are their mean and the intervals include their spread")
     parser.add_argument("--set", nargs="+", metavar="KEY=VALUE", default=[], help="FQE config keys (jaxrl/ope/fqe.py)")
     from jaxrl.infra import compile_cache
 
@@ -313,7 +316,7 @@ def _ope(args) -> int:
     out = _new_output_folder(args, "ope")
     options = Options(tuple(name.strip() for name in args.estimators.split(",") if name.strip()), args.true_returns,
                       args.resamples, args.level, gamma=args.gamma, policy=args.policy, seed=args.seed,
-                      fqe_overrides=parse_overrides(args.set))
+                      fqe_overrides=parse_overrides(args.set), fqe_members=args.fqe_members)
     result = run_ope(Path(args.dataset), args.run_dirs, options)
     report.write(out, result)
     print(report.markdown(result))

@@ -50,6 +50,7 @@ class PipelineConfig:
     ope_max_cost_ratio: float = 2.0
     ope_max_cost: float | None = None  # an absolute limit as well; None: the ratio alone
     ope_fqe_updates: int = 5_000
+    ope_fqe_members: int = 1  # FQE fits per policy; > 1 puts their spread into the intervals (jaxrl/ope/run.py)
     ope_resamples: int = 500
     ope_level: float = 0.9  # a 90% interval: its lower end is a 95% one-sided bound
     ope_true_returns: int = 50  # rollouts per candidate for the report's true values (0: none; never gates)
@@ -99,7 +100,7 @@ class PipelineConfig:
         require(self.incumbent_agent in agents.ONLINE, "incumbent_agent", f"one of {', '.join(agents.ONLINE)}",
                 self.incumbent_agent)
         for key in ("incumbent_steps", "data_steps", "data_envs", "candidate_seeds", "candidate_updates",
-                    "ope_fqe_updates", "shadow_envs", "shadow_steps", "canary_envs", "canary_steps",
+                    "ope_fqe_updates", "ope_fqe_members", "shadow_envs", "shadow_steps", "canary_envs", "canary_steps",
                     "finetune_steps", "finetune_chunk_steps"):
             require(getattr(self, key) > 0, key, "> 0", getattr(self, key))
         require(self.ope_resamples >= 2, "ope_resamples", ">= 2", self.ope_resamples)

@@ -44,6 +44,7 @@ from jaxrl.types import Transition
 # The command's estimator names -> jaxrl/ope/estimators.py's; "fqe" is FQE's direct-method estimate.
 ESTIMATORS = {"fqe": "dm", "is": "is", "wis": "wis", "pdis": "pdis", "wpdis": "wpdis", "dr": "dr", "wdr": "wdr"}
 WEIGHTED = tuple(name for name in ESTIMATORS if name != "fqe")  # those that need importance weights
+READS_FQE = ("fqe", "dr", "wdr")  # those that read FQE's Q and V (the rest only the policy's log-probs)
 SIGNALS = ("return", "cost")
 ROW_BATCH = 8192  # dataset rows per call when reading the policy's log-probs and FQE's values (bounds memory)
 VALUE_SAMPLES = 16  # actions per state in V(s) = E_a~π Q(s, a)
@@ -61,6 +62,10 @@ class Options:
     policy: str = "stochastic"  # or "deterministic" (what `jaxrl evaluate` runs; FQE only)
     seed: int = 0
     fqe_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)  # FQE config keys (`--set`)
+    # FQE fits per policy, each its own initialization and batches. With more than one, the FQE-based estimates
+    # (fqe, dr, wdr) are the members' mean and their intervals resample a member with the episodes, so they carry
+    # FQE's own fitting error as well as the data's.
+    fqe_members: int = 1
 
 
 class Candidate(NamedTuple):
@@ -89,6 +94,8 @@ def check_options(options: Options) -> None:
     if options.true_returns < 0 or options.num_resamples < 2 or not 0 < options.level < 1:
         raise ConfigError("--true-returns must be >= 0, --resamples >= 2 and --level in (0, 1); got "
                           f"{options.true_returns}, {options.num_resamples}, {options.level}")
+    if options.fqe_members < 1:
+        raise ConfigError(f"--fqe-members: expected at least 1, got {options.fqe_members}")
     if options.gamma is not None and not 0 < options.gamma < 1:
         raise ConfigError(f"--gamma: expected a discount in (0, 1), got {options.gamma}")
 
@@ -154,15 +161,17 @@ def padded(ends: EpisodeEnds, which: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return index.astype(np.int32), mask.astype(np.float32)
 
 
-def fit_fqe(candidate: Candidate, transition: Transition, config: fqe.Config, key: jax.Array):
-    """FQE of each of the candidate's policies, vmapped in one program: the model and its states [P]."""
+def fit_fqe(candidate: Candidate, transition: Transition, config: fqe.Config, key: jax.Array, members: int = 1):
+    """FQE of each of the candidate's policies, `members` fits each, vmapped in one program: the model and its
+    states [P x members] (policy p's fits at p * members + m)."""
     model = fqe.make_fqe(config, candidate.experiment.env_spec, candidate.experiment.learner,
                          dataset_statistics(transition))
     trainer = make_offline_trainer(model.learner, None, loop_keys(OfflineLoop, config), 1)
-    num_policies = len(candidate.labels)
-    hyperparams = repeat_hyperparams(model.learner.hyperparams, num_policies)
-    state = jax.vmap(trainer.init)(jax.random.split(key, num_policies), hyperparams)
-    state = state._replace(agent=fqe.attach_policy(state.agent, candidate.agent_states))
+    num_fits = len(candidate.labels) * members
+    hyperparams = repeat_hyperparams(model.learner.hyperparams, num_fits)
+    state = jax.vmap(trainer.init)(jax.random.split(key, num_fits), hyperparams)
+    policies = jax.tree.map(lambda leaf: jnp.repeat(leaf, members, axis=0), candidate.agent_states)
+    state = state._replace(agent=fqe.attach_policy(state.agent, policies))
     chunk = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None, None)))
     state, metrics = chunk(state, Dataset.from_numpy(transition), jnp.int32(config.num_updates))
     return model, state.agent, {name: np.asarray(value).tolist() for name, value in metrics.items()}
@@ -198,14 +207,27 @@ def make_per_row(model: fqe.FQE, log_prob: Any, transition: Transition):
     return per_row
 
 
-def estimate(name: str, episodes: est.Episodes, gamma: float, key: jax.Array, options: Options
+def estimate(name: str, members: list[est.Episodes], gamma: float, key: jax.Array, options: Options
              ) -> tuple[dict, np.ndarray]:
-    """The estimate with its bootstrap interval, and the resampled estimates [R] behind the interval."""
+    """The estimate with its bootstrap interval, and the resampled estimates [R] behind the interval. `members`:
+    the episodes as each FQE fit values them (one entry for a single fit, or for an estimator that reads no
+    FQE). The estimate is the members' mean; each resample of the episodes (the same resamples for every member)
+    is scored by one member drawn at random, so the interval spans the fits' spread as well as the data's."""
     estimator = est.ESTIMATORS[ESTIMATORS[name]]
-    samples = est.resampled_estimates(estimator, episodes, gamma, key, options.num_resamples)
-    point = estimator(episodes, gamma, jnp.ones(episodes.reward.shape[0]))
+    samples = jnp.stack([est.resampled_estimates(estimator, episodes, gamma, key, options.num_resamples)
+                         for episodes in members])  # [M, R]
+    points = [estimator(episodes, gamma, jnp.ones(episodes.reward.shape[0])) for episodes in members]
+    point = jnp.mean(jnp.stack(points))
+    if len(members) > 1:
+        drawn = jax.random.randint(jax.random.fold_in(key, len(members)), (options.num_resamples,), 0, len(members))
+        samples = samples[drawn, jnp.arange(options.num_resamples)]
+    else:
+        samples = samples[0]
     interval = est.percentile_interval(point, samples, options.level)
-    return {field: float(value) for field, value in interval._asdict().items()}, np.asarray(samples)
+    found = {field: float(value) for field, value in interval._asdict().items()}
+    if len(members) > 1:
+        found["members"] = [float(value) for value in points]
+    return found, np.asarray(samples)
 
 
 def signal_episodes(transition: Transition, rows: dict, index: np.ndarray, mask: np.ndarray, signal: int
@@ -254,12 +276,14 @@ def first_state_episodes(rows: dict, ends: EpisodeEnds, signal: int) -> est.Epis
     return est.Episodes(zeros, jnp.ones_like(v), zeros, zeros, v)
 
 
-def policy_estimates(rows: dict, transition: Transition, ends: EpisodeEnds, whole: tuple | None, gamma: float,
-                     time_limit: int, not_weighted: str | None, key: jax.Array, options: Options
+def policy_estimates(member_rows: list[dict], transition: Transition, ends: EpisodeEnds, whole: tuple | None,
+                     gamma: float, time_limit: int, not_weighted: str | None, key: jax.Array, options: Options
                      ) -> tuple[dict, dict[str, np.ndarray]]:
     """Every estimator's estimate and interval of one policy's return and cost, or why it does not apply; the
     effective sample size of its trajectory weights and HCOPE's lower bound where weights exist. Also each
-    estimator's resampled return estimates [R]: `key` is shared by every policy, so their resamples are paired."""
+    estimator's resampled return estimates [R]: `key` is shared by every policy, so their resamples are paired.
+    `member_rows`: the policy's rows (make_per_row) under each FQE fit; their log-probs are the policy's own."""
+    rows = member_rows[0]
     result: dict[str, Any] = {"estimates": {}, "unavailable": {}}
     samples = {}
     for number, name in enumerate(options.estimators):
@@ -267,10 +291,12 @@ def policy_estimates(rows: dict, transition: Transition, ends: EpisodeEnds, whol
             result["unavailable"][name] = not_weighted
             continue
         result["estimates"][name] = {}
+        reads_fqe = name in READS_FQE
         for signal, signal_name in enumerate(SIGNALS):
-            episodes = (first_state_episodes(rows, ends, signal) if name == "fqe" else
-                        signal_episodes(transition, rows, *whole, signal))
-            found, resampled = estimate(name, episodes, gamma, jax.random.fold_in(key, 2 * number + signal), options)
+            members = [first_state_episodes(each, ends, signal) if name == "fqe" else
+                       signal_episodes(transition, each, *whole, signal)
+                       for each in (member_rows if reads_fqe else member_rows[:1])]
+            found, resampled = estimate(name, members, gamma, jax.random.fold_in(key, 2 * number + signal), options)
             result["estimates"][name][signal_name] = found
             if signal == 0:
                 samples[name] = resampled
@@ -359,7 +385,8 @@ def run_ope(dataset_dir: Path, runs: list[str], options: Options) -> dict:
     for candidate in candidates:
         key, fqe_key, rows_key, true_key = jax.random.split(key, 4)
         began = time.perf_counter()
-        model, states, fqe_metrics = fit_fqe(candidate, transition, config, fqe_key)
+        members = options.fqe_members
+        model, states, fqe_metrics = fit_fqe(candidate, transition, config, fqe_key, members)
         seconds["fqe"] += time.perf_counter() - began
         began = time.perf_counter()
         truth = (true_values(candidate, options.true_returns, gamma, options.policy == "deterministic", true_key)
@@ -370,15 +397,17 @@ def run_ope(dataset_dir: Path, runs: list[str], options: Options) -> dict:
                                transition)
         for index, (chunk, seed) in enumerate(candidate.labels):
             began = time.perf_counter()
-            state = jax.tree.map(lambda leaf, i=index: leaf[i], states)
-            rows = per_row(state, jax.random.fold_in(rows_key, index))
+            fits = range(index * members, (index + 1) * members)
+            member_rows = [per_row(jax.tree.map(lambda leaf, i=fit: leaf[i], states),
+                                   jax.random.fold_in(rows_key, index if members == 1 else fit)) for fit in fits]
             seconds["rows"] += time.perf_counter() - began
             began = time.perf_counter()
-            found, resampled = policy_estimates(rows, transition, ends, whole, gamma, time_limit, not_weighted,
-                                                resample_key, options)
+            found, resampled = policy_estimates(member_rows, transition, ends, whole, gamma, time_limit,
+                                                not_weighted, resample_key, options)
             seconds["estimates"] += time.perf_counter() - began
             entry = {"run": str(candidate.run_dir), "agent": candidate.spec.agent, "seed": seed,
-                     "checkpoint": chunk, "fqe_loss": fqe_metrics["fqe_loss"][index], **found}
+                     "checkpoint": chunk, "fqe_loss": float(np.mean([fqe_metrics["fqe_loss"][fit] for fit in fits])),
+                     **found}
             samples.append(resampled)
             if truth is not None:
                 entry.update({"true_return": float(truth["return"][index]),
@@ -390,6 +419,7 @@ def run_ope(dataset_dir: Path, runs: list[str], options: Options) -> dict:
             "estimators": list(options.estimators),
             "level": options.level, "num_resamples": options.num_resamples, "hcope_delta": options.delta,
             "true_return_episodes": options.true_returns, "fqe_config": dataclasses.asdict(config),
+            "fqe_members": options.fqe_members,
             "seconds": seconds,
             "episodes": {"total": int(len(ends.length)), "whole": int(ends.complete.sum()),
                          "cut": int(ends.cut.sum()), "time_limit": metadata.time_limit},

@@ -35,6 +35,17 @@ def test_with_the_logging_policy_as_target_the_weighted_estimators_give_the_on_p
     assert policy["effective_sample_size"] == pytest.approx(64, rel=1e-3)  # every weight is 1
 
 
+def test_fqe_members_put_their_fitting_spread_into_the_intervals(logged):
+    """Four short FQE fits of one policy (100 updates: they disagree): the FQE estimate is the fits' mean, and its
+    90% interval, drawing one fit per resample of the episodes, reaches past the lowest and the highest fit."""
+    options = Options(estimators=("fqe",), num_resamples=200, level=0.9, fqe_overrides=TINY_FQE, fqe_members=4)
+    result = run_ope(logged["data"], [f"{logged['run']}@{LOGGER}"], options)
+    found = result["policies"][0]["estimates"]["fqe"]["return"]
+    assert len(set(found["members"])) == 4  # fits of their own
+    assert found["estimate"] == pytest.approx(np.mean(found["members"]), rel=1e-6)
+    assert found["low"] < min(found["members"]) and found["high"] > max(found["members"]), found
+
+
 def test_the_command_ranks_checkpoints_of_different_quality_by_their_true_returns(logged):
     out = logged["out"] / "cli"
     chunks = (1, 6, 12)  # near random, halfway, the last

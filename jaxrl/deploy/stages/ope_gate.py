@@ -31,6 +31,7 @@ def run(context: Context) -> StageResult:
         estimators = tuple(dict.fromkeys(("fqe", config.ope_estimator)))
         options = Options(estimators=estimators, true_returns=config.ope_true_returns,
                           num_resamples=config.ope_resamples, level=config.ope_level, seed=config.seed,
+                          fqe_members=config.ope_fqe_members,
                           fqe_overrides={**FQE_KEYS, "num_updates": config.ope_fqe_updates,
                                          "eval_every": config.ope_fqe_updates})
         incumbent = context.registry.version_dir(context.output("data", "incumbent_version"))
