@@ -13,7 +13,6 @@ Usage: .venv/bin/python scripts/constrained_finetune_results.py [--dataset-seeds
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.offline_results import JAXRL, execute, publish  # noqa: E402
+from scripts.offline_results import JAXRL, execute, publish, results_parser  # noqa: E402
 from scripts.recsys_results import measure, prepare, run_dir  # noqa: E402
 
 BUDGET = 2.0  # expected unsafe recommendations per session (the production policy logs about 4.7)
@@ -84,11 +83,7 @@ def served(folder: Path) -> list[dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset-seeds", default="0,1")
-    parser.add_argument("--lock", help="run each job under `flock LOCK`")
-    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/results.md alone")
-    args = parser.parse_args(argv)
+    args = results_parser(__doc__).parse_args(argv)
     dataset_seeds = [int(s) for s in args.dataset_seeds.split(",")]
     commands = []
     for seed in dataset_seeds:

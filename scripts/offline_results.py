@@ -264,6 +264,15 @@ def commands_block(envs: list[str], lock: str | None, variant: Variant = STANDAR
         ":\n\n```bash\n" + "\n".join(lines) + "\n```\n"
 
 
+def results_parser(doc: str, seeds_flag: str = "--dataset-seeds") -> argparse.ArgumentParser:
+    """The flags the recsys results scripts share: which seeds (comma-separated), the lock, and --no-doc."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(seeds_flag, default="0,1")
+    parser.add_argument("--lock", help="run each job under `flock LOCK`")
+    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/results.md alone")
+    return parser
+
+
 def publish(group: str, body: str, no_doc: bool) -> int:
     """Print a results block and (unless `no_doc`) write it into docs/results.md; the script's exit status."""
     print(body)

@@ -12,7 +12,6 @@ Usage: .venv/bin/python scripts/recsys_pipeline_results.py [--seeds 0,1] [--lock
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.offline_results import JAXRL, execute, publish  # noqa: E402
+from scripts.offline_results import JAXRL, execute, publish, results_parser  # noqa: E402
 from scripts.recsys_results import POPULATIONS, SESSIONS, measure  # noqa: E402
 
 CONFIG = "experiments/pipeline/recsys.yaml"
@@ -100,11 +99,7 @@ def ope_rows(seed: int, summary: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--lock", help="run each pipeline under `flock LOCK`")
-    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/results.md alone")
-    args = parser.parse_args(argv)
+    args = results_parser(__doc__, "--seeds").parse_args(argv)
     from jaxrl.deploy.registry import Registry
 
     seeds = [int(seed) for seed in args.seeds.split(",")]

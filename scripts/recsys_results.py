@@ -13,7 +13,6 @@ Usage: .venv/bin/python scripts/recsys_results.py [--dataset-seeds 0,1] [--lock 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.offline_results import JAXRL, execute, publish  # noqa: E402
+from scripts.offline_results import JAXRL, execute, publish, results_parser  # noqa: E402
 
 # (row and run folder name, agent, extra arguments): each agent with its config; IQL also under a cost penalty of 1
 # per unsafe recommendation (a fixed multiplier, the `cost_penalty` key), the safe candidate.
@@ -118,11 +117,7 @@ def table(rows, dataset_seeds: list[int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset-seeds", default="0,1")
-    parser.add_argument("--lock", help="run each job under `flock LOCK`")
-    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/results.md alone")
-    args = parser.parse_args(argv)
+    args = results_parser(__doc__).parse_args(argv)
     dataset_seeds = [int(s) for s in args.dataset_seeds.split(",")]
     commands = [command for seed in dataset_seeds for command in prepare(seed, args.lock)]
     body = table(policies(dataset_seeds), dataset_seeds)
