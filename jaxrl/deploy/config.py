@@ -79,6 +79,10 @@ class PipelineConfig:
     finetune_max_cost: float = 600.0  # the budget of total cost incurred online
     finetune_chunk_steps: int = 500  # env steps between checks (and evaluations, and good versions)
     finetune_config: str = "experiments/finetune/{agent}.yaml"  # the fine-tuning keys ({agent}: the candidate's)
+    # Which fine-tuned policy goes on to promotion: "last" (the run's end) or "best" (the checkpoint whose evaluation
+    # scored the highest return, among those within the cost budget): a run that peaked and then collapsed keeps
+    # its peak. Either way the promotion stage compares it with the candidate before fine-tuning.
+    finetune_keep: str = "last"
 
     def __post_init__(self) -> None:
         require(self.seed >= 0, "seed", ">= 0", self.seed)
@@ -103,6 +107,7 @@ class PipelineConfig:
                     "ope_fqe_updates", "ope_fqe_members", "shadow_envs", "shadow_steps", "canary_envs", "canary_steps",
                     "finetune_steps", "finetune_chunk_steps"):
             require(getattr(self, key) > 0, key, "> 0", getattr(self, key))
+        require(self.finetune_keep in ("last", "best"), "finetune_keep", "last or best", self.finetune_keep)
         require(self.ope_resamples >= 2, "ope_resamples", ">= 2", self.ope_resamples)
         require(self.ope_max_cost_ratio > 0, "ope_max_cost_ratio", "> 0", self.ope_max_cost_ratio)
         from jaxrl.ope.run import ESTIMATORS

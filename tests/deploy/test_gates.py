@@ -12,7 +12,7 @@ from scipy import stats
 
 from jaxrl.config import ConfigError, build_config
 from jaxrl.deploy.config import PipelineConfig
-from jaxrl.deploy.stages import canary, ope_gate, shadow
+from jaxrl.deploy.stages import canary, finetune, ope_gate, shadow
 from jaxrl.deploy.stages.common import incidents_exceed
 
 
@@ -91,6 +91,8 @@ def test_pipeline_config_refuses_what_cannot_run():
         build_config(PipelineConfig, {"canary_envs": 8, "canary_fraction": 0.01})
     with pytest.raises(ConfigError, match="ope_estimator"):
         build_config(PipelineConfig, {"ope_estimator": "magic"})
+    with pytest.raises(ConfigError, match="finetune_keep.*last or best"):
+        build_config(PipelineConfig, {"finetune_keep": "first"})
     # the live stages' world must take the logged world's observations and actions
     with pytest.raises(ConfigError, match=r"live_env.*recsys's observations and actions \(size 21, 200 choices\)"):
         build_config(PipelineConfig, {"env": "recsys", "live_env": "pointmass-drift"})
@@ -106,3 +108,15 @@ def test_feature_shift_is_the_live_mean_move_in_logged_standard_deviations():
     # feature 0 moved 3 std, feature 2 none; feature 1 is constant in the logs, so it has no scale: skipped
     assert shadow.feature_shift(logged, live, top=2) == {"obs[0]": 3.0, "obs[2]": 0.0}
     assert shadow.feature_shift(logged, -live, top=1) == {"obs[0]": -5.0}
+
+
+def test_fine_tuning_keeps_the_best_evaluated_checkpoint_within_the_cost_budget():
+    records = [{"chunk": 0, "eval/return": 99.0, "eval/cost": 0.0},  # before fine-tuning: not a checkpoint of it
+               {"chunk": 1, "eval/return": 5.0, "eval/cost": 1.0},
+               {"chunk": 2, "eval/return": 9.0, "eval/cost": 4.0},  # the best return, over a budget of 2
+               {"chunk": 2, "train/cost_total": 3.0},  # a record without an evaluation
+               {"chunk": 3, "eval/return": 7.0, "eval/cost": 2.0},
+               {"chunk": 4, "eval/return": 7.0, "eval/cost": 0.5}]
+    assert finetune.best_chunk(records, 2.0) == 4  # 7.0 twice within the budget: the later one
+    assert finetune.best_chunk(records, None) == 2
+    assert finetune.best_chunk(records, 0.1) is None  # none qualifies: the last checkpoint is kept

@@ -122,7 +122,8 @@ def test_recsys_pipeline_replaces_the_env_policy_in_the_shifted_world(tmp_path):
             "candidate_updates=300", f"candidate_config={ROOT}/experiments/pipeline/recsys-{{agent}}.yaml",
             f"finetune_config={ROOT}/experiments/finetune/{{agent}}.yaml", "ope_fqe_updates=300",
             "ope_resamples=100", "ope_true_returns=0", "ope_margin=-1000", "ope_max_cost_ratio=100",
-            "shadow_envs=16", "canary_envs=64", "canary_alpha=1e-9", "finetune_steps=400", "finetune_chunk_steps=200"]
+            "shadow_envs=16", "canary_envs=64", "canary_alpha=1e-9", "finetune_steps=400", "finetune_chunk_steps=200",
+            "finetune_keep=best"]
     assert main(["pipeline", config, "--run-dir", str(tmp_path / "run"), "--wandb", "disabled", "--no-progress",
                  "--set", *keys]) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -136,5 +137,7 @@ def test_recsys_pipeline_replaces_the_env_policy_in_the_shifted_world(tmp_path):
     assert (shadow["live_env"], shadow["logged_env"]) == ("recsys-shifted", "recsys") and shadow["feature_shift"]
     assert 0.0 <= shadow["disagreement"] <= 1.0  # discrete: the share of states where the two choose differently
     assert stages["finetune"]["figures"]["env"] == "recsys-shifted"
+    kept = stages["finetune"]["figures"]["kept_chunk"]  # the better evaluated of its two checkpoints
+    assert kept in (1, 2) and f"its checkpoint {kept} (the best evaluation)" in stages["finetune"]["decision"]
     ope = {row["agent"]: row for row in stages["ope"]["figures"]["policies"]}
     assert set(ope) == {"iql"} and stages["ope"]["figures"]["incumbent"]["estimate"] > 0

@@ -89,10 +89,24 @@ def run(context: Context) -> StageResult:
                     "nothing is promoted")
         return StageResult("finetune", False, decision, figures, thresholds, {"last_good_version": good},
                            rolled_back=True)
-    version = registry.add_once(bundle.from_run(run_dir), note=f"{agent} fine-tuned online for "
-                                                               f"{summary['env_steps']} env steps")
+    chunk = best_chunk(read_metrics(run_dir), budget) if config.finetune_keep == "best" else None
+    figures["kept_chunk"] = chunk
+    kept = f"its checkpoint {chunk} (the best evaluation)" if chunk is not None else "its last checkpoint"
+    version = registry.add_once(bundle.from_run(run_dir, chunk=chunk),
+                                note=f"{agent} fine-tuned online for {summary['env_steps']} env steps, {kept}")
     ended = ("ended by its exploration budget: " + summary["stopped"]["reason"] if watch.budget_reached else
              f"ran its {config.finetune_steps} env steps")
     decision = (f"passed: {ended}; online cost {summary['online_cost_total']:.1f}, no chunk over the incident "
-                f"rate limit; fine-tuned policy stored as {version}")
+                f"rate limit; fine-tuned policy ({kept}) stored as {version}")
     return StageResult("finetune", True, decision, figures, thresholds, {"finetuned_version": version})
+
+
+def best_chunk(records: list[dict[str, Any]], cost_budget: float | None) -> int | None:
+    """The checkpoint (chunk >= 1) whose evaluation scored the highest return among those whose evaluated cost is
+    within `cost_budget` (every one when None; the latest of equals); None when no evaluation qualifies (then the
+    last checkpoint is kept)."""
+    scored = [r for r in records if r.get("chunk", 0) >= 1 and "eval/return" in r
+              and (cost_budget is None or r.get("eval/cost", 0.0) <= cost_budget)]
+    if not scored:
+        return None
+    return max(scored, key=lambda r: (r["eval/return"], r["chunk"]))["chunk"]
