@@ -16,9 +16,11 @@ def add_registry_commands(subparsers) -> None:
     show = actions.add_parser("show", help="one version's provenance, config and gate figures")
     show.add_argument("registry")
     show.add_argument("version", nargs="?", default=None, help="default: the live version")
-    add = actions.add_parser("add", help="store one seed of a run as a new version (not live)")
+    add = actions.add_parser("add", help="store one seed of a run, or a logging policy that ships with an env, as a "
+                                         "new version (not live)")
     add.add_argument("registry", help="the registry folder (created if missing)")
-    add.add_argument("run_dir")
+    add.add_argument("run_dir", help="a run folder, or env:NAME for the logging policy NAME of --env")
+    add.add_argument("--env", default=None, help="with env:NAME, the env that ships the policy (e.g. recsys)")
     add.add_argument("--seed-index", type=int, default=0, help="which of the run's seeds (default: the first)")
     add.add_argument("--chunk", type=int, default=None, help="checkpoint (default: the newest)")
     add.add_argument("--note", default="", help="recorded with the version's event")
@@ -33,12 +35,19 @@ def add_registry_commands(subparsers) -> None:
 
 
 def registry_command(args: argparse.Namespace) -> int:
+    from jaxrl.config import ConfigError
     from jaxrl.deploy import bundle
     from jaxrl.deploy.registry import Registry
 
     if args.action == "add":
+        if args.run_dir.startswith("env:"):
+            if args.env is None:
+                raise ConfigError(f"registry add {args.run_dir}: name the env that ships it with --env")
+            policy = bundle.from_env(args.env, args.run_dir.removeprefix("env:"))
+        else:
+            policy = bundle.from_run(Path(args.run_dir), args.seed_index, args.chunk)
         registry = Registry(args.registry, create=True)
-        version = registry.add(bundle.from_run(Path(args.run_dir), args.seed_index, args.chunk), note=args.note)
+        version = registry.add(policy, note=args.note)
         print(f"{args.registry}: added {version} from {args.run_dir} (not live; `jaxrl registry promote "
               f"{args.registry} {version}` makes it live)")
         return 0

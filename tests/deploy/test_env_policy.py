@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import envs
+from jaxrl.cli import main
 from jaxrl.config import ConfigError
 from jaxrl.deploy import bundle
 from jaxrl.deploy.config import PipelineConfig
@@ -97,3 +98,14 @@ def test_live_environments_take_item_actions_from_both_policies():
     assert live.obs.shape == (6, 4, 21) and live.candidate_mode.shape == (6, 4)
     assert np.issubdtype(live.candidate_mode.dtype, np.integer)
     np.testing.assert_array_equal(live.candidate_mode, live.incumbent_mode)  # one policy, the same modes
+
+
+def test_registry_add_takes_an_env_policy_by_hand(tmp_path, capsys):
+    registry = tmp_path / "registry"
+    assert main(["registry", "add", str(registry), "env:production", "--env", "recsys"]) == 0
+    assert Registry(registry).load("v1").agent == bundle.ENV_POLICY and Registry(registry).live is None
+    for argv, message in ((["env:production"], "name the env that ships it with --env"),
+                          (["env:greedy", "--env", "recsys"], "has no logging policy 'greedy'")):
+        assert main(["registry", "add", str(registry), *argv]) != 0
+        assert message in capsys.readouterr().err
+    assert Registry(registry).versions() == ["v1"]  # nothing added by the refused calls
