@@ -50,6 +50,13 @@ class Policy(NamedTuple):
 
 
 ENV_POLICY = "env-policy"  # the agent name of a logging policy that ships with its env (`from_env`)
+ENV_PREFIX = "env:"  # how a pipeline config or `jaxrl registry add` names one: env:NAME
+
+
+def env_policy_name(reference: str) -> str | None:
+    """NAME of a reference `env:NAME` to a logging policy that ships with the env, or None for anything else (a
+    folder)."""
+    return reference.removeprefix(ENV_PREFIX) if reference.startswith(ENV_PREFIX) else None
 
 
 def make_learner(agent: str, config: Any, env_spec: EnvSpec, statistics: DatasetStatistics | None,
@@ -73,7 +80,7 @@ def save(policy: Policy, folder: str | Path) -> None:
     """Write `policy` as a new folder, atomically (an existing folder is an error)."""
     finetune = policy.agent in agents.FINETUNE and isinstance(policy.config, agents.config_class(policy.agent, True))
     document = {"format": FORMAT_VERSION, "agent": policy.agent, "env": policy.env, "finetune_config": finetune,
-                "config": to_dict(policy.config), "params_sha256": policy.params_sha256,
+                "config": config_document(policy.config), "params_sha256": policy.params_sha256,
                 "provenance": policy.provenance}
 
     def fill(temp: Path) -> None:
@@ -86,6 +93,11 @@ def save(policy: Policy, folder: str | Path) -> None:
                                                 for field, value in policy.statistics._asdict().items()})
 
     atomic_write_dir(folder, fill)
+
+
+def config_document(config: Any) -> dict[str, Any]:
+    """The config as `policy.json` stores it (and reads it back): JSON values, anything else as its string."""
+    return json.loads(json.dumps(to_dict(config), default=str))
 
 
 def _write_npz(file: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -40,10 +40,11 @@ def registry_command(args: argparse.Namespace) -> int:
     from jaxrl.deploy.registry import Registry
 
     if args.action == "add":
-        if args.run_dir.startswith("env:"):
+        name = bundle.env_policy_name(args.run_dir)
+        if name is not None:
             if args.env is None:
                 raise ConfigError(f"registry add {args.run_dir}: name the env that ships it with --env")
-            policy = bundle.from_env(args.env, args.run_dir.removeprefix("env:"))
+            policy = bundle.from_env(args.env, name)
         else:
             policy = bundle.from_run(Path(args.run_dir), args.seed_index, args.chunk)
         registry = Registry(args.registry, create=True)

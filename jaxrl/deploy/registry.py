@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from jaxrl.config import ConfigError, load_json, to_dict
+from jaxrl.config import ConfigError, load_json
 from jaxrl.data.metadata import now_iso
 from jaxrl.deploy import bundle
 from jaxrl.infra.files import atomic_write_json
@@ -83,7 +83,7 @@ class Registry:
     def add_once(self, policy: bundle.Policy, note: str = "") -> str:
         """`add`, unless a version with the same parameters, agent, env and config is already here (a resumed
         pipeline registering what it registered before it was killed): then that version's name."""
-        config = json.loads(json.dumps(to_dict(policy.config), default=str))
+        config = bundle.config_document(policy.config)
         for version in self.versions():
             document = bundle.read_document(self.path / VERSIONS / version)
             if (document["params_sha256"], document["agent"], document["env"], document["config"]) == (

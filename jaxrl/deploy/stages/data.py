@@ -16,11 +16,9 @@ from jaxrl.config import ConfigError, build_config, load_yaml
 from jaxrl.data import quality, storage
 from jaxrl.data.metadata import DatasetError, Metadata, Provenance
 from jaxrl.deploy import bundle
-from jaxrl.deploy.registry import resolve
+from jaxrl.deploy.registry import Registry, resolve
 from jaxrl.deploy.stages.common import Context, StageResult, check
 from jaxrl.experiment import RunSpec, execute
-
-ENV_PREFIX = "env:"  # an incumbent named env:NAME is the logging policy NAME that ships with the env
 
 
 def run(context: Context) -> StageResult:
@@ -72,25 +70,21 @@ def incumbent_version(context: Context) -> tuple[str, str]:
     """The registry version of the incumbent, live: the config's `incumbent`, the registry's live version, or a
     stand-in trained now; and how it was found."""
     config, registry = context.config, context.registry
-    if config.incumbent.startswith(ENV_PREFIX):
-        name = config.incumbent[len(ENV_PREFIX):]
+    name = bundle.env_policy_name(config.incumbent)
+    if name is not None:
         try:
             policy = bundle.from_env(config.env, name)
         except ValueError as error:
             raise ConfigError(f"incumbent {config.incumbent}: {error}") from None
-        version = registry.add_once(policy, note=f"incumbent: the {name} policy that ships with {config.env}")
-        if registry.live != version:
-            registry.promote(version, "the incumbent named by the pipeline config")
-        return version, f"the {name} policy that ships with {config.env}"
+        how = f"the {name} policy that ships with {config.env}"
+        return make_live(registry, policy, f"incumbent: {how}", "the incumbent named by the pipeline config"), how
     if config.incumbent:
         source = Path(config.incumbent)
         policy, _ = resolve(source)
         if policy.env != config.env:
             raise ConfigError(f"incumbent {source}: acts in {policy.env}, the pipeline's env is {config.env}")
-        version = registry.add_once(policy, note=f"incumbent from {source}")
-        if registry.live != version:
-            registry.promote(version, "the incumbent named by the pipeline config")
-        return version, f"named by the config ({source})"
+        return (make_live(registry, policy, f"incumbent from {source}", "the incumbent named by the pipeline config"),
+                f"named by the config ({source})")
     if registry.live is not None:
         return registry.live, "the registry's live version"
     run_dir = context.run_dir / "incumbent"
@@ -99,10 +93,17 @@ def incumbent_version(context: Context) -> tuple[str, str]:
     spec = RunSpec(config.incumbent_agent, config.env, (config.seed,),
                    build_config(agents.get(config.incumbent_agent).Config, values, config.incumbent_config))
     execute(spec, run_dir, context.run_options, resume=(run_dir / "config.yaml").is_file())
-    version = registry.add_once(bundle.from_run(run_dir), note="stand-in incumbent trained by the pipeline")
-    if registry.live != version:
-        registry.promote(version, "stand-in incumbent: the registry had no live version")
+    version = make_live(registry, bundle.from_run(run_dir), "stand-in incumbent trained by the pipeline",
+                        "stand-in incumbent: the registry had no live version")
     return version, f"a stand-in {config.incumbent_agent} trained for {config.incumbent_steps} steps"
+
+
+def make_live(registry: Registry, policy: bundle.Policy, note: str, reason: str) -> str:
+    """The policy's version in the registry (added once: a resumed pipeline finds the one it added), made live."""
+    version = registry.add_once(policy, note=note)
+    if registry.live != version:
+        registry.promote(version, reason)
+    return version
 
 
 def collect_logs(context: Context, version: str) -> Path:
