@@ -15,9 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxrl import agents
-from jaxrl.config import build_config
-from jaxrl.experiment import RunOptions, RunSpec, execute
+from jaxrl.experiment import RunOptions, execute
 from jaxrl.finetune import finetune_spec
 from jaxrl.infra.logging import read_metrics
 from tests.helpers import recsys_logs, train
@@ -53,8 +51,7 @@ def mean_return(agent: str, dataset: str) -> float:
 @pytest.fixture(scope="module")
 def iql_run(production_logs, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("recsys-iql") / "iql"
-    spec = RunSpec("iql", ENV, SEEDS, build_config(agents.get("iql").Config, CONFIGS["iql"]), production_logs)
-    execute(spec, run_dir, RunOptions(progress=False))
+    train("iql", ENV, seeds=SEEDS, dataset=production_logs, run_dir=run_dir, **CONFIGS["iql"])
     return run_dir
 
 
