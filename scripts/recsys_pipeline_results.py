@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.offline_results import JAXRL, execute, publish, results_parser  # noqa: E402
+from scripts.pipeline_summary import RECSYS, stage_text  # noqa: E402
 from scripts.recsys_results import POPULATIONS, SESSIONS, measure  # noqa: E402
 
 CONFIG = "experiments/pipeline/recsys.yaml"
@@ -47,42 +48,8 @@ def served(policy, population: str, seed: int) -> dict[str, float]:
 
 
 def stage_rows(seed: int, summary: dict) -> list[str]:
-    stages = {stage["stage"]: stage for stage in summary["stages"]}
-    rows = []
-    for name, stage in stages.items():
-        figures = stage["figures"]
-        if name == "data":
-            text = (f"{figures['whole_episodes']} whole sessions, engagement {figures['return_mean']:.2f} and "
-                    f"{figures['cost_mean']:.2f} unsafe per session")
-        elif name == "offline":
-            text = "; ".join(f"{agent} {', '.join(f'{v:.1f}' for v in figures[f'{agent}_eval_return_per_seed'])} "
-                             f"(unsafe {', '.join(f'{v:.2f}' for v in figures[f'{agent}_eval_cost_per_seed'])})"
-                             for agent in ("iql", "cql") if f"{agent}_eval_return_per_seed" in figures)
-            text += " per session, greedy"
-        elif name == "ope":
-            text = (f"{figures['passing']} of {len(figures['policies'])} passed against the incumbent's "
-                    f"{figures['incumbent']['estimate']:.2f}; chose {figures.get('chosen', '–')}")
-        elif name == "shadow":
-            moved = ", ".join(f"{key} {value:+.2f}" for key, value in
-                              sorted(figures["feature_shift"].items(), key=lambda item: -abs(item[1])))
-            text = (f"in {figures['live_env']}: {figures['ood_rate']:.1%} of {figures['live_states']} states past the "
-                    f"novelty threshold; features moved (std) {moved}; choices differ on "
-                    f"{figures['disagreement']:.0%} of states")
-        elif name == "canary":
-            text = (f"{figures['candidate_episodes']} candidate sessions against {figures['incumbent_episodes']}: "
-                    f"engagement {figures['candidate_return_mean']:.2f} vs {figures['incumbent_return_mean']:.2f}, "
-                    f"unsafe {figures['candidate_cost_mean']:.2f} vs {figures['incumbent_cost_mean']:.2f}, incidents "
-                    f"{figures['candidate_incidents']} vs {figures['incumbent_incidents']}")
-        elif name == "finetune":
-            text = (f"{figures['env_steps']} steps in {figures['env']}: {figures['online_cost_total']:.0f} unsafe in "
-                    f"all, online engagement {figures['online_return_mean']:.2f}")
-        else:
-            text = (f"fine-tuned {figures['candidate_return_mean']:.2f} / unsafe {figures['candidate_cost_mean']:.2f} "
-                    f"against {figures['incumbent_return_mean']:.2f} / {figures['incumbent_cost_mean']:.2f} before; "
-                    f"{figures['live_version']} live")
-        verdict = "passed" if stage["passed"] else ("rolled back" if stage.get("rolled_back") else "stopped")
-        rows.append(f"| {seed} | {name} | {text}; {verdict} |")
-    return rows
+    return [f"| {seed} | {stage['stage']} | {stage_text(stage['stage'], stage, RECSYS)} |"
+            for stage in summary["stages"]]
 
 
 def ope_rows(seed: int, summary: dict) -> list[str]:
