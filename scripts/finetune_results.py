@@ -7,6 +7,9 @@ CQL's config, fine-tunes the three with experiments/finetune/<agent>.yaml, and t
 with experiments/finetune/{sac,rlpd}.yaml; runs whose summary.json exists are skipped, cut-off ones resumed.
 
 Usage: .venv/bin/python scripts/finetune_results.py [--lock /tmp/jaxrl-bench.lock] [--envs pendulum,pointmass]
+       .venv/bin/python scripts/finetune_results.py --agents cql,calql --set cql_alpha=1.0   # a variant
+With --set, the fine-tuning runs (not the offline ones, nor SAC's and RLPD's) take those keys, live in folders named
+after them (runs/finetune/<env>/<tier>/<agent>-cql_alpha1.0) and fill their own block of docs/results.md.
 With --lock, every heavy command runs under `flock LOCK`, so it never overlaps another job holding the lock.
 """
 
@@ -44,25 +47,34 @@ def offline_dir(env: str, tier: str, agent: str) -> str:
     return offline_run_dir(env, tier, agent) if agent != "calql" else f"runs/finetune/{env}/{tier}/calql-offline"
 
 
-def online_dir(env: str, tier: str, agent: str) -> str:
-    return f"runs/finetune/{env}/{tier}/{agent}"
+def variant_name(sets: tuple[str, ...]) -> str:
+    """`cql_alpha=1.0` -> "cql_alpha1.0": the suffix of a variant's run folders and doc block ("" for none)."""
+    return "-".join(item.replace("=", "") for item in sets)
 
 
-def commands(env: str, tier: str) -> list[tuple[str, list[str]]]:
-    """(run folder, command) of every run of one table row, in the order they must run (Cal-QL's offline run
+def online_dir(env: str, tier: str, agent: str, sets: tuple[str, ...] = ()) -> str:
+    """A fine-tuning variant's runs have their own folders; SAC and RLPD, which no variant changes, keep theirs."""
+    suffix = f"-{variant_name(sets)}" if sets and agent in FINETUNED else ""
+    return f"runs/finetune/{env}/{tier}/{agent}{suffix}"
+
+
+def commands(env: str, tier: str, sets: tuple[str, ...] = ()) -> list[tuple[str, str, list[str]]]:
+    """(agent, run folder, command) of every run of one table row, in the order they must run (Cal-QL's offline run
     before its fine-tuning, with the config of the offline study's CQL runs)."""
     dataset = f"{data_dir(env)}/{tier}"
     common = ["--wandb", "disabled", "--no-progress"]
     online = [*common, *ENV_OPTIONS.get(env, [])]
     calql_offline = offline_dir(env, tier, "calql")
-    runs = [(calql_offline, [JAXRL, "train", "calql", "--dataset", dataset, "--config", config_file(env, "cql"),
-                             "--seeds", str(SEEDS), "--run-dir", calql_offline, *common])]
+    runs = [("calql", calql_offline, [JAXRL, "train", "calql", "--dataset", dataset, "--config",
+                                      config_file(env, "cql"), "--seeds", str(SEEDS), "--run-dir", calql_offline,
+                                      *common])]
     for agent in FINETUNED:
-        runs.append((online_dir(env, tier, agent), [JAXRL, "finetune", offline_dir(env, tier, agent), "--config",
-                                                    f"experiments/finetune/{agent}.yaml", "--run-dir",
-                                                    online_dir(env, tier, agent), *online]))
+        folder = online_dir(env, tier, agent, sets)
+        runs.append((agent, folder, [JAXRL, "finetune", offline_dir(env, tier, agent), "--config",
+                              f"experiments/finetune/{agent}.yaml", "--run-dir", folder, *online,
+                              *(["--set", *sets] if sets else [])]))
     for agent in FROM_SCRATCH:
-        runs.append((online_dir(env, tier, agent), [JAXRL, "train", agent, "--dataset", dataset, "--config",
+        runs.append((agent, online_dir(env, tier, agent), [JAXRL, "train", agent, "--dataset", dataset, "--config",
                                                     f"experiments/finetune/{agent}.yaml", "--seeds", str(SEEDS),
                                                     "--run-dir", online_dir(env, tier, agent), *online]))
     return runs
@@ -72,14 +84,15 @@ def tiers_of(env: str) -> tuple[str, ...]:
     return ENV_TIERS.get(env, TIERS)
 
 
-def tabulated_envs() -> list[str]:
+def tabulated_envs(sets: tuple[str, ...] = ()) -> list[str]:
     """The fast envs, and the Brax envs that have at least one finished run: the block shows every row made."""
-    made = [env for env in BRAX_ENVS if any(summary(online_dir(env, tier, agent)) for tier in tiers_of(env)
+    made = [env for env in BRAX_ENVS if any(summary(online_dir(env, tier, agent, sets)) for tier in tiers_of(env)
                                             for agent in FINETUNED + FROM_SCRATCH)]
     return [*ENVS, *made]
 
 
-def train_all(envs: list[str], lock: str | None, agents: tuple[str, ...], tiers: tuple[str, ...] | None = None) -> None:
+def train_all(envs: list[str], lock: str | None, agents: tuple[str, ...], tiers: tuple[str, ...] | None = None,
+              sets: tuple[str, ...] = ()) -> None:
     """Every missing run of `agents` on `tiers` (default: the env's) and the offline Cal-QL runs they need."""
     for env in envs:
         for tier in tiers or tiers_of(env):
@@ -87,8 +100,8 @@ def train_all(envs: list[str], lock: str | None, agents: tuple[str, ...], tiers:
                 if agent in agents and not (ROOT / offline_dir(env, tier, agent) / "summary.json").is_file():
                     raise SystemExit(f"{offline_dir(env, tier, agent)}: no finished offline run; run "
                                      f"scripts/offline_results.py --envs {env} first")
-            for folder, command in commands(env, tier):
-                if Path(folder).name.removesuffix("-offline") not in agents:
+            for agent, folder, command in commands(env, tier, sets):
+                if agent not in agents:
                     continue
                 if (ROOT / folder / "summary.json").is_file():
                     continue
@@ -103,7 +116,7 @@ def summary(folder: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def table(envs: list[str]) -> str:
+def table(envs: list[str], sets: tuple[str, ...] = ()) -> str:
     """The score table (offline -> online, regret), the dip table and the wall times."""
     head = "| task | " + " | ".join(["IQL", "CQL", "Cal-QL"]) + " | SAC | RLPD |"
     rows = [head, "|" + "---|" * 6]
@@ -115,7 +128,7 @@ def table(envs: list[str]) -> str:
         for tier in tiers_of(env):
             cells, dip_cells = [], []
             for agent in FINETUNED:
-                run = summary(online_dir(env, tier, agent))
+                run = summary(online_dir(env, tier, agent, sets))
                 if run is None:
                     cells.append(NOT_RUN)
                     dip_cells.append(NOT_RUN)
@@ -147,8 +160,10 @@ def table(envs: list[str]) -> str:
             + "\n".join(dips) + f"\n\nWall time of the online runs, all rows, 3 seeds each: {timing}.\n")
 
 
-def commands_block(envs: list[str], lock: str | None) -> str:
-    lines = [shlex.join(command) for env in envs for tier in tiers_of(env) for _, command in commands(env, tier)]
+def commands_block(envs: list[str], lock: str | None, sets: tuple[str, ...] = (),
+                   agents: tuple[str, ...] = FINETUNED + FROM_SCRATCH) -> str:
+    lines = [shlex.join(command) for env in envs for tier in tiers_of(env)
+             for agent, _, command in commands(env, tier, sets) if agent in agents]
     prefix = f" (each under `flock {lock}`)" if lock else ""
     return f"Every command, as run{prefix}:\n\n```bash\n" + "\n".join(lines) + "\n```\n"
 
@@ -160,15 +175,25 @@ def main() -> int:
     parser.add_argument("--agents", default=",".join(FINETUNED + FROM_SCRATCH),
                         help="comma-separated agents to train (the table shows every finished run)")
     parser.add_argument("--tiers", help="comma-separated tiers to train (default: each env's)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="keys for the fine-tuning runs: a variant, in its own folders and doc block")
     parser.add_argument("--no-doc", action="store_true", help="print the table but leave docs/results.md alone")
     args = parser.parse_args()
-    train_all(args.envs.split(","), args.lock, tuple(args.agents.split(",")),
-              tuple(args.tiers.split(",")) if args.tiers else None)
-    envs = tabulated_envs()
-    body = ("Generated by `.venv/bin/python scripts/finetune_results.py"
-            + (f" --lock {args.lock}" if args.lock else "") + "` (Brax rows: `--envs hopper,halfcheetah`).\n\n"
-            + table(envs) + "\n" + commands_block(envs, args.lock))
-    return publish(GROUP, body, args.no_doc)
+    bad = [item for item in args.set if "=" not in item]
+    if bad:
+        parser.error(f"--set: expected KEY=VALUE, got {' '.join(bad)}")
+    sets = tuple(args.set)
+    agents = tuple(args.agents.split(","))
+    train_all(args.envs.split(","), args.lock, agents, tuple(args.tiers.split(",")) if args.tiers else None, sets)
+    envs = tabulated_envs(sets)
+    flags = f" --lock {args.lock}" if args.lock else ""
+    listed = FINETUNED + FROM_SCRATCH
+    if sets:  # a variant: its own rows and runs only
+        envs, listed = args.envs.split(","), agents
+        flags += f" --envs {args.envs} --agents {args.agents} --set {' '.join(sets)}"
+    body = (f"Generated by `.venv/bin/python scripts/finetune_results.py{flags}` (Brax rows: `--envs "
+            "hopper,halfcheetah`).\n\n" + table(envs, sets) + "\n" + commands_block(envs, args.lock, sets, listed))
+    return publish(f"{GROUP}-{variant_name(sets)}" if sets else GROUP, body, args.no_doc)
 
 
 if __name__ == "__main__":
