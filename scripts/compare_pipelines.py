@@ -5,7 +5,7 @@ second machine") unless --no-doc.
 The runs are made beforehand: on this machine with `jaxrl pipeline experiments/pipeline/<env>.yaml --set seed=K
 --run-dir DIR`, on the other with scripts/pipeline_gpu.sh (which packs each run's decisions and figures).
 
-Usage: .venv/bin/python scripts/compare_pipelines.py --machines "our CPU,H200" RUN_A RUN_B [RUN_A RUN_B ...]
+Usage: .venv/bin/python scripts/compare_pipelines.py --machines "our CPU" H200 RUN_A RUN_B [RUN_A RUN_B ...]
        [--command "how the runs were made" ...] [--no-doc]
 """
 
@@ -69,16 +69,15 @@ def pair_rows(first: Path, second: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--machines", default="first,second", help="the two machines' names, comma-separated")
+    parser.add_argument("--machines", nargs=2, default=["first", "second"], metavar=("THIS", "OTHER"),
+                        help="the two machines' names, as the table's column headings")
     parser.add_argument("--command", action="append", default=[], help="a command behind the runs, for the doc")
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/results.md alone")
     parser.add_argument("runs", nargs="+", type=Path, help="pairs of run folders: this machine's, the other's")
     args = parser.parse_args(argv)
     if len(args.runs) % 2:
         parser.error(f"runs come in pairs (one per machine); got {len(args.runs)} folders")
-    machines = args.machines.split(",")
-    if len(machines) != 2:
-        parser.error(f"--machines names two machines, comma-separated; got {args.machines!r}")
+    machines = args.machines
     for folder in args.runs:
         if not (folder / "pipeline.yaml").is_file():
             parser.error(f"{folder}: no pipeline.yaml; expected a pipeline's run folder")

@@ -37,7 +37,7 @@ def run_folder(path: Path, env: str, stages: list[dict], finished: bool) -> Path
 def test_a_finished_run_against_one_cut_off(tmp_path, capsys):
     finished = run_folder(tmp_path / "a", "pointmass", [DATA, OPE, PROMOTE], finished=True)
     cut_off = run_folder(tmp_path / "b", "pointmass", [DATA, OPE], finished=False)
-    assert compare_pipelines.main(["--machines", "here,there", "--no-doc", str(finished), str(cut_off)]) == 0
+    assert compare_pipelines.main(["--machines", "here", "there", "--no-doc", str(finished), str(cut_off)]) == 0
     rows = {line.split(" | ")[1]: line for line in capsys.readouterr().out.splitlines() if line.startswith("| pointm")}
     assert rows["data"] == ("| pointmass seed 4 | data | 12 whole episodes, return 20.00 and 3.50 cost per episode; "
                             "passed | 12 whole episodes, return 20.00 and 3.50 cost per episode; passed |")
