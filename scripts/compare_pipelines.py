@@ -41,9 +41,16 @@ def gate_against_truth(ope: dict) -> str:
     return f"incumbent {incumbent:.1f}; passed {listed(True)}; stopped {listed(False)}"
 
 
+def cell(name: str, stage: dict, words) -> str:
+    """The stage's figures and verdict; a stop also says why (the stage's decision)."""
+    text = stage_text(name, stage, words)
+    return text if stage["passed"] else f"{text} ({stage['decision'].removeprefix('stopped: ')})"
+
+
 def outcome(summary: dict, stages: dict[str, dict]) -> str:
     if not summary:
-        return f"cut off after {list(stages)[-1]}" if stages else "no stage finished"
+        finished = [name for name in STAGES if name in stages]
+        return f"cut off after {finished[-1]}" if finished else "no stage finished"
     ended = f"promoted {summary['live_version']}" if summary["promoted"] else (
         f"stopped at {summary['stopped_at']}; {summary['live_version']} stays live")
     return f"{ended} ({sum(summary['seconds_per_stage'].values()):.0f} s of stages)"
@@ -58,7 +65,7 @@ def pair_rows(first: Path, second: Path) -> list[str]:
     for name in STAGES:
         if not any(name in stages for _, stages in runs):
             continue
-        cells = [stage_text(name, stages[name], words) if name in stages else "–" for _, stages in runs]
+        cells = [cell(name, stages[name], words) if name in stages else "–" for _, stages in runs]
         rows.append(f"| {label} | {name} | {' | '.join(cells)} |")
         if name == "ope":
             cells = [gate_against_truth(stages[name]) if name in stages else "–" for _, stages in runs]

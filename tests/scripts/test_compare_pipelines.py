@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from scripts import compare_pipelines  # noqa: E402
 
 DATA = {"stage": "data", "passed": True, "figures": {"whole_episodes": 12, "return_mean": 20.0, "cost_mean": 3.5}}
+NARROW = {**DATA, "passed": False, "decision": "stopped: action coverage 0.030 under 0.2"}
 OPE = {"stage": "ope", "passed": True, "figures": {
     "passing": 1, "chosen": "iql seed 0", "incumbent": {"estimate": 5.0, "true_return": 8.0},
     "policies": [{"name": "iql seed 0", "passed": True, "true_return": 9.0},
@@ -44,6 +45,15 @@ def test_a_finished_run_against_one_cut_off(tmp_path, capsys):
     assert "incumbent 8.0; passed iql seed 0 (9.0); stopped cql seed 0 (7.0)" in rows["ope vs rollouts"]
     assert rows["promote"].endswith("return 21.50 vs 21.00, cost 3.00 vs 3.25; v3 live; passed | – |")
     assert rows["outcome"] == "| pointmass seed 4 | outcome | promoted v3 (30 s of stages) | cut off after ope |"
+
+
+def test_a_stop_says_why_and_the_stages_after_it_are_empty(tmp_path, capsys):
+    finished = run_folder(tmp_path / "a", "pointmass", [DATA, OPE, PROMOTE], finished=True)
+    stopped = run_folder(tmp_path / "b", "pointmass", [NARROW], finished=True)
+    compare_pipelines.main(["--no-doc", str(finished), str(stopped)])
+    rows = {line.split(" | ")[1]: line for line in capsys.readouterr().out.splitlines() if line.startswith("| pointm")}
+    assert rows["data"].endswith("cost per episode; stopped (action coverage 0.030 under 0.2) |")
+    assert rows["ope"].endswith(" | – |")
 
 
 def test_an_env_without_cost_leaves_cost_out(tmp_path, capsys):
