@@ -162,10 +162,13 @@ def _build_replay(spec: RunSpec, module: Any, config: ReplayLoop, eval_env: Any,
     mixed = transitions is not None and config.mixes_offline_data
     data = Dataset.from_numpy(batch_rows(spec, transitions)) if mixed else None
     train_env = envs.training_env(envs.make(spec.env), config.num_envs, episode_length(config, env_spec))
+    returns_gamma = config.gamma if getattr(config, "online_returns_to_go", False) else None  # Cal-QL's option
     trainer = make_replay_trainer(learner, train_env, eval_env, loop_keys(ReplayLoop, config), max_eval_steps,
                                   example_transition(env_spec, spec.agent in agents.MC_RETURNS),
                                   random_warmup=spec.init_from is None,
-                                  num_actions=env_spec.action_size if env_spec.discrete else None)
+                                  num_actions=env_spec.action_size if env_spec.discrete else None,
+                                  returns_gamma=returns_gamma,
+                                  episode_length=episode_length(config, env_spec))
     return Experiment(trainer, learner, env_spec, data, metadata)
 
 

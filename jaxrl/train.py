@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.data.dataset import Dataset, sample
+from jaxrl.data.returns import episode_returns_to_go
 from jaxrl.evaluate import make_evaluator
 from jaxrl.infra.devices import shard_batch
 from jaxrl.loop_config import OfflineLoop, OnlineLoop, ReplayLoop
@@ -202,6 +203,38 @@ class ReplayState(NamedTuple):
     env: Any  # the batched environment state
     buffer: Any  # flashbax item buffer state of Transitions
     env_steps: jax.Array  # [] int32
+    episodes: Any = None  # EpisodeRows where online rows get their returns-to-go (`returns_gamma`), else None
+
+
+class EpisodeRows(NamedTuple):
+    """Each environment's episode in progress: the buffer slots its rows were added at and their rewards (the
+    first `length` of at most T, the time limit), for the returns-to-go written into those rows when it ends."""
+
+    slots: jax.Array  # [E, T] int32
+    rewards: jax.Array  # [E, T] float32
+    length: jax.Array  # [E] int32
+
+
+def record_episode_rows(buffer_state: Any, episodes: EpisodeRows, slots: jax.Array, steps: Any, gamma: float,
+                        rows_kept: int) -> tuple[Any, EpisodeRows]:
+    """Add one step's rows (at buffer `slots` [E]) to each env's episode; where it ended, write the episode's
+    returns-to-go (jaxrl/data/returns.py: the values a dataset's rows get when it loads) into the rows that the
+    buffer still holds (added fewer than `rows_kept` iterations ago), and start the next episode. An episode longer
+    than T keeps no return-to-go (-inf, no bound)."""
+    num_envs, horizon = episodes.rewards.shape
+    envs = jnp.arange(num_envs)
+    slot_rows = episodes.slots.at[envs, episodes.length].set(slots, mode="drop")
+    reward_rows = episodes.rewards.at[envs, episodes.length].set(steps.reward[0], mode="drop")
+    length = episodes.length + 1
+    done = steps.done[0] > 0
+    values = episode_returns_to_go(reward_rows, jnp.minimum(length, horizon), steps.discount[0] == 0.0, gamma)
+    age = length[:, None] - 1 - jnp.arange(horizon)[None, :]  # iterations since the row was added
+    write = done[:, None] & (length[:, None] <= horizon) & (age >= 0) & (age < rows_kept)
+    size = buffer_state.experience.mc_return.shape[1]
+    index = jnp.where(write, slot_rows, size).reshape(-1)  # out of range: dropped
+    mc_return = buffer_state.experience.mc_return.at[0, index].set(values.reshape(-1), mode="drop")
+    buffer_state = buffer_state.replace(experience=buffer_state.experience._replace(mc_return=mc_return))
+    return buffer_state, EpisodeRows(slot_rows, reward_rows, jnp.where(done, 0, length))
 
 
 def make_replay_buffer(loop: ReplayLoop):
@@ -234,18 +267,28 @@ def mixed_batch(online: Transition, dataset: Dataset | None, key: PRNGKey, fract
 
 
 def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: ReplayLoop, max_eval_steps: int,
-                        example: Transition, random_warmup: bool = True, num_actions: int | None = None) -> Trainer:
+                        example: Transition, random_warmup: bool = True, num_actions: int | None = None,
+                        returns_gamma: float | None = None, episode_length: int = 0) -> Trainer:
     """Step every environment once into the buffer, then `updates_per_step` updates on batches sampled from it,
     mixed with the dataset's transitions (the shared data, None without one) at `offline_fraction`. The first
     `learning_starts` env steps update nothing and act uniformly at random (`random_warmup`) or with the agent's
     own policy (a pretrained agent being fine-tuned). `example` is one Transition (no batch axis), the shape of
-    the buffer's items; `num_actions` the number of discrete actions (None: continuous ones in [-1, 1])."""
+    the buffer's items; `num_actions` the number of discrete actions (None: continuous ones in [-1, 1]).
+
+    With an MCTransition `example`, online rows carry no return-to-go (-inf) until their episode ends; with
+    `returns_gamma` they then get the episode's (discounted by it; `episode_length`, the time limit, bounds the
+    rows an episode keeps track of)."""
+    if returns_gamma is not None and not (isinstance(example, MCTransition) and episode_length > 0):
+        raise ValueError("online returns-to-go need MCTransition buffer items and the episodes' time limit")
     plan = RunPlan(loop.num_iterations, max(1, round(loop.eval_every / loop.num_envs)), loop.num_envs, "env_steps")
     buffer = make_replay_buffer(loop)
 
     def init(key, hyperparams):
         agent_key, env_key, key = jax.random.split(key, 3)
-        replay = ReplayState(train_env.reset(env_key), buffer.init(example), jnp.zeros((), jnp.int32))
+        episodes = None if returns_gamma is None else EpisodeRows(
+            jnp.zeros((loop.num_envs, episode_length), jnp.int32), jnp.zeros((loop.num_envs, episode_length)),
+            jnp.zeros(loop.num_envs, jnp.int32))
+        replay = ReplayState(train_env.reset(env_key), buffer.init(example), jnp.zeros((), jnp.int32), episodes)
         return RunState(learner.init(agent_key, hyperparams), replay, key)
 
     def policy(agent, warming_up):
@@ -284,7 +327,11 @@ def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: R
         if isinstance(example, MCTransition):  # the episode has not ended: no return-to-go, so no bound
             added = MCTransition(*added, mc_return=jnp.full(steps.reward.shape, -jnp.inf))
         added = jax.tree.map(lambda x: x[0], added)
-        buffer_state = buffer.add(replay.buffer, added)
+        slots = (replay.buffer.current_index + jnp.arange(loop.num_envs)) % loop.buffer_size
+        buffer_state, episodes = buffer.add(replay.buffer, added), replay.episodes
+        if episodes is not None:
+            buffer_state, episodes = record_episode_rows(buffer_state, episodes, slots, steps, returns_gamma,
+                                                         loop.buffer_size // loop.num_envs)
         fraction = offline_fraction(loop, replay.env_steps)
         env_steps = replay.env_steps + loop.num_envs
         args = (state.agent, buffer_state, dataset, fraction, update_key)
@@ -298,7 +345,8 @@ def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: R
             finished["incidents"] = (steps.done * (steps.episode_cost > loop.incident_cost)).sum()
         updates = jnp.int32(loop.updates_per_step if learning else 0)
         online = {"step_cost": steps.cost.sum(), "offline_fraction": fraction}
-        return RunState(agent, ReplayState(env, buffer_state, env_steps), key), (metric_sums, updates, finished, online)
+        replay = ReplayState(env, buffer_state, env_steps, episodes)
+        return RunState(agent, replay, key), (metric_sums, updates, finished, online)
 
     def run_chunk(state: RunState, dataset: Dataset | None, num_iterations):
         # The iterations whose env steps stay below learning_starts, then the rest: two loops rather than a cond

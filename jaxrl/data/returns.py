@@ -37,3 +37,30 @@ def returns_to_go(transition: Transition, gamma: float) -> np.ndarray:
 def with_returns_to_go(transition: Transition, gamma: float) -> MCTransition:
     """The dataset's rows with their returns-to-go attached."""
     return MCTransition(*transition, mc_return=returns_to_go(transition, gamma))
+
+
+def episode_returns_to_go(rewards, length, terminated, gamma: float):
+    """On device, the returns-to-go of episodes held row-wise: `rewards` [E, T] with each row's first `length[e]`
+    entries one episode's rewards in order (the rest ignored), `terminated` [E] whether it ended in a terminal
+    state. The same values as `returns_to_go` (a cut episode's tail is its mean reward forever), [E, T] float32,
+    0 past each episode's end.
+
+    G_t = b_t + a_t G_{t+1} is solved by an associative scan over affine maps (no division by γ^t, which underflows
+    on long episodes): a_t = γ inside the episode, 0 on its last row, where b = r + γ · tail."""
+    import jax
+    import jax.numpy as jnp
+
+    steps = jnp.arange(rewards.shape[-1])
+    inside = steps[None, :] < length[:, None]  # [E, T]
+    last = steps[None, :] == length[:, None] - 1
+    rewards = jnp.where(inside, rewards, 0.0)
+    mean = rewards.sum(axis=-1) / jnp.maximum(length, 1)
+    tail = jnp.where(terminated | (gamma >= 1.0), 0.0, mean / (1.0 - min(gamma, 1.0 - 1e-12)))  # [E]
+    offset = jnp.where(last, rewards + gamma * tail[:, None], rewards)
+    scale = jnp.where(inside & ~last, gamma, 0.0)
+
+    def compose(later, earlier):  # the reverse scan applies `earlier` after the maps to its right: G = b + a · G'
+        (a_later, b_later), (a_earlier, b_earlier) = later, earlier
+        return a_earlier * a_later, b_earlier + a_earlier * b_later
+
+    return jax.lax.associative_scan(compose, (scale, offset), reverse=True, axis=1)[1]
