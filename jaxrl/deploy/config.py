@@ -63,6 +63,9 @@ class PipelineConfig:
     # mean L2 distance of the two policies' actions (in [-1, 1] units); on discrete actions, the share of states on
     # which they choose differently (in [0, 1])
     shadow_max_disagreement: float = 1.0
+    # Stop when an observation feature's live mean has moved more than this many logged standard deviations (the
+    # population the logs describe is not the one the policy would meet); None reports the shift without gating.
+    shadow_max_feature_shift: float | None = None
 
     # 5. Canary: the candidate acts in a fraction of the environments, the incumbent in the rest.
     canary_envs: int = 64
@@ -109,6 +112,8 @@ class PipelineConfig:
             require(getattr(self, key) > 0, key, "> 0", getattr(self, key))
         require(self.finetune_keep in ("last", "best"), "finetune_keep", "last or best", self.finetune_keep)
         require(self.ope_resamples >= 2, "ope_resamples", ">= 2", self.ope_resamples)
+        require(self.shadow_max_feature_shift is None or self.shadow_max_feature_shift > 0,
+                "shadow_max_feature_shift", "> 0 (or null: no gate)", self.shadow_max_feature_shift)
         require(self.ope_max_cost_ratio > 0, "ope_max_cost_ratio", "> 0", self.ope_max_cost_ratio)
         from jaxrl.ope.run import ESTIMATORS
 

@@ -110,6 +110,19 @@ def test_feature_shift_is_the_live_mean_move_in_logged_standard_deviations():
     assert shadow.feature_shift(logged, -live, top=1) == {"obs[0]": -5.0}
 
 
+def test_shadow_stops_on_a_feature_shift_only_when_its_limit_is_set():
+    figures = {"ood_rate": 0.01, "disagreement": 0.1, "feature_shift": {"obs[4]": -1.92, "obs[3]": 1.41, "obs[1]": 0.2}}
+    assert shadow.gate_failures(figures, PipelineConfig()) == []  # default: reported, not gated
+    assert shadow.gate_failures(figures, PipelineConfig(shadow_max_feature_shift=2.0)) == []
+    assert shadow.gate_failures(figures, PipelineConfig(shadow_max_feature_shift=1.5)) == [
+        "live feature means moved (obs[4] by -1.92 logged standard deviations), over shadow_max_feature_shift 1.5"]
+    both = shadow.gate_failures(figures, PipelineConfig(shadow_max_feature_shift=1.0))
+    assert both == ["live feature means moved (obs[4] by -1.92, obs[3] by +1.41 logged standard deviations), over "
+                    "shadow_max_feature_shift 1.0"]
+    with pytest.raises(ConfigError, match="shadow_max_feature_shift"):
+        build_config(PipelineConfig, {"shadow_max_feature_shift": 0.0})
+
+
 def test_fine_tuning_keeps_the_best_evaluated_checkpoint_within_the_cost_budget():
     records = [{"chunk": 0, "eval/return": 99.0, "eval/cost": 0.0},  # before fine-tuning: not a checkpoint of it
                {"chunk": 1, "eval/return": 5.0, "eval/cost": 1.0},

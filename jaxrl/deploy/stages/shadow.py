@@ -34,6 +34,25 @@ def feature_shift(logged: np.ndarray, live: np.ndarray, top: int = 3) -> dict[st
     return {f"obs[{varies[i]}]": float(moved[i]) for i in order}
 
 
+def gate_failures(figures: dict, config) -> list[str]:
+    """Why the shadow stage stops, from its figures and the pipeline config's limits (none: it passes)."""
+    failures = []
+    if figures["ood_rate"] > config.shadow_max_ood_rate:
+        failures.append(f"{figures['ood_rate']:.1%} of live states are out of the logs' distribution (novelty > "
+                        f"{config.shadow_novelty_threshold}), over shadow_max_ood_rate {config.shadow_max_ood_rate}")
+    if figures["disagreement"] > config.shadow_max_disagreement:
+        failures.append(f"the candidate's actions differ from the incumbent's by {figures['disagreement']:.2f} on "
+                        f"average, over shadow_max_disagreement {config.shadow_max_disagreement}")
+    limit = config.shadow_max_feature_shift
+    moved = [(name, value) for name, value in figures["feature_shift"].items() if limit is not None and
+             abs(value) > limit]
+    if moved:
+        listed = ", ".join(f"{name} by {value:+.2f}" for name, value in moved)
+        failures.append(f"live feature means moved ({listed} logged standard deviations), over "
+                        f"shadow_max_feature_shift {limit}")
+    return failures
+
+
 def run(context: Context) -> StageResult:
     config = context.config
     incumbent = context.registry.load(context.output("data", "incumbent_version"))
@@ -56,12 +75,9 @@ def run(context: Context) -> StageResult:
                "incumbent_latency": action_latency(incumbent), "candidate_latency": action_latency(candidate),
                "disagreement_histogram": np.histogram(disagreement, bins=20, range=(0.0, largest))[0].tolist()}
     thresholds = {"ood_rate": config.shadow_max_ood_rate, "disagreement": config.shadow_max_disagreement}
-    failures = []
-    if figures["ood_rate"] > config.shadow_max_ood_rate:
-        failures.append(f"{figures['ood_rate']:.1%} of live states are out of the logs' distribution (novelty > "
-                        f"{config.shadow_novelty_threshold}), over shadow_max_ood_rate {config.shadow_max_ood_rate}")
-    if figures["disagreement"] > config.shadow_max_disagreement:
-        failures.append(f"the candidate's actions differ from the incumbent's by {figures['disagreement']:.2f} on "
-                        f"average, over shadow_max_disagreement {config.shadow_max_disagreement}")
+    if config.shadow_max_feature_shift is not None:
+        figures["feature_shift_max"] = max((abs(value) for value in figures["feature_shift"].values()), default=0.0)
+        thresholds["feature_shift_max"] = config.shadow_max_feature_shift
+    failures = gate_failures(figures, config)
     passed, decision = check(figures, thresholds, failures)
     return StageResult("shadow", passed, decision, figures, thresholds)
