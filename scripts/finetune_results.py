@@ -26,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts import offline_results as study  # noqa: E402
 from scripts.offline_results import JAXRL, SEEDS, config_file, data_dir, execute, mean_std, publish  # noqa: E402
 from scripts.offline_results import run_dir as offline_run_dir  # noqa: E402
 
@@ -116,54 +117,74 @@ def summary(folder: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def table(envs: list[str], sets: tuple[str, ...] = ()) -> str:
+NAMES = {"iql": "IQL", "cql": "CQL", "calql": "Cal-QL", "sac": "SAC", "rlpd": "RLPD"}
+
+
+def columns(sets: tuple[str, ...], agents: tuple[str, ...]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(heading, agent, variant keys) of the table's columns: every agent as configured; for a variant, each of
+    its agents twice, as configured and with the variant's keys, on the same offline runs."""
+    if not sets:
+        return [(NAMES[agent], agent, ()) for agent in FINETUNED + FROM_SCRATCH]
+    return [column for agent in agents for column in ((NAMES[agent], agent, ()),
+                                                      (f"{NAMES[agent]}, {' '.join(sets)}", agent, sets))]
+
+
+def table(envs: list[str], sets: tuple[str, ...] = (), agents: tuple[str, ...] = FINETUNED) -> str:
     """The score table (offline -> online, regret), the dip table and the wall times."""
-    head = "| task | " + " | ".join(["IQL", "CQL", "Cal-QL"]) + " | SAC | RLPD |"
-    rows = [head, "|" + "---|" * 6]
-    dips = ["| task | " + " | ".join(f"{name} offline / lowest early / worst seed" for name in ("IQL", "CQL", "Cal-QL"))
-            + " |", "|" + "---|" * 4]
-    seconds = {agent: 0.0 for agent in FINETUNED + FROM_SCRATCH}
+    shown = columns(sets, agents)
+    tuned = [column for column in shown if column[1] in FINETUNED]
+    rows = ["| task | " + " | ".join(heading for heading, _, _ in shown) + " |", "|" + "---|" * (len(shown) + 1)]
+    dips = ["| task | " + " | ".join(f"{heading} offline / lowest early / worst seed" for heading, _, _ in tuned)
+            + " |", "|" + "---|" * (len(tuned) + 1)]
+    seconds = {heading: 0.0 for heading, _, _ in shown}
     steps = None
     for env in envs:
         for tier in tiers_of(env):
             cells, dip_cells = [], []
-            for agent in FINETUNED:
-                run = summary(online_dir(env, tier, agent, sets))
+            for heading, agent, keys in shown:
+                run = summary(online_dir(env, tier, agent, keys))
                 if run is None:
                     cells.append(NOT_RUN)
-                    dip_cells.append(NOT_RUN)
+                    if agent in FINETUNED:
+                        dip_cells.append(NOT_RUN)
+                    continue
+                seconds[heading] += run["wall_seconds"]
+                final = f"**{mean_std(run['normalized_score_per_seed'])}** ({run['cumulative_regret']:.2f})"
+                if agent not in FINETUNED:
+                    cells.append(final)
                     continue
                 steps = run["online_env_steps"]
-                seconds[agent] += run["wall_seconds"]
-                cells.append(f"{mean_std(run['offline_score_per_seed'])} → "
-                             f"**{mean_std(run['normalized_score_per_seed'])}** ({run['cumulative_regret']:.2f})")
+                cells.append(f"{mean_std(run['offline_score_per_seed'])} → {final}")
                 worst = min(low - start for low, start in zip(run["min_score_first_10pct_per_seed"],
                                                               run["offline_score_per_seed"], strict=True))
                 dip_cells.append(f"{np.mean(run['offline_score_per_seed']):.1f} / "
                                  f"{np.mean(run['min_score_first_10pct_per_seed']):.1f} / {worst:+.1f}")
-            for agent in FROM_SCRATCH:
-                run = summary(online_dir(env, tier, agent))
-                if run is None:
-                    cells.append(NOT_RUN)
-                    continue
-                seconds[agent] += run["wall_seconds"]
-                cells.append(f"**{mean_std(run['normalized_score_per_seed'])}** ({run['cumulative_regret']:.2f})")
             rows.append(f"| {env} {tier} | " + " | ".join(cells) + " |")
             dips.append(f"| {env} {tier} | " + " | ".join(dip_cells) + " |")
-    timing = ", ".join(f"{agent} {value / 60:.1f} min" for agent, value in seconds.items())
+    timing = ", ".join(f"{heading if sets else agent} {value / 60:.1f} min"
+                       for (heading, agent, _), value in zip(shown, seconds.values(), strict=True))
     return ("\n".join(rows) + "\n\nNormalized score (0 random, 100 expert; mean ± std over seeds "
             f"{', '.join(map(str, range(SEEDS)))}), offline → after {steps or 0:,} online env steps, cumulative regret "
-            "in brackets (mean over the online evaluations of 1 - score/100, lower is better). SAC and RLPD start "
-            "from nothing; their row is the score after the same online steps.\n\n"
-            "The early dip (normalized score before the first online step, the lowest evaluation in the first "
+            "in brackets (mean over the online evaluations of 1 - score/100, lower is better)."
+            + ("" if sets else " SAC and RLPD start from nothing; their row is the score after the same online steps.")
+            + "\n\nThe early dip (normalized score before the first online step, the lowest evaluation in the first "
             "tenth of the online steps, both seed means, and the largest drop of one seed):\n\n"
             + "\n".join(dips) + f"\n\nWall time of the online runs, all rows, 3 seeds each: {timing}.\n")
 
 
 def commands_block(envs: list[str], lock: str | None, sets: tuple[str, ...] = (),
                    agents: tuple[str, ...] = FINETUNED + FROM_SCRATCH) -> str:
-    lines = [shlex.join(command) for env in envs for tier in tiers_of(env)
-             for agent, _, command in commands(env, tier, sets) if agent in agents]
+    """Every command behind the table; for a variant, the offline study's runs it starts from and the runs as
+    configured beside the variant's."""
+    lines = []
+    for env in envs:
+        for tier in tiers_of(env):
+            if sets:
+                lines += [shlex.join(study.train_command(env, tier, agent)) for agent in ("iql", "cql")
+                          if agent in agents]
+            for keys in ((), sets) if sets else ((),):
+                lines += [shlex.join(command) for agent, _, command in commands(env, tier, keys)
+                          if agent in agents and shlex.join(command) not in lines]
     prefix = f" (each under `flock {lock}`)" if lock else ""
     return f"Every command, as run{prefix}:\n\n```bash\n" + "\n".join(lines) + "\n```\n"
 
@@ -187,12 +208,15 @@ def main() -> int:
     train_all(args.envs.split(","), args.lock, agents, tuple(args.tiers.split(",")) if args.tiers else None, sets)
     envs = tabulated_envs(sets)
     flags = f" --lock {args.lock}" if args.lock else ""
-    listed = FINETUNED + FROM_SCRATCH
-    if sets:  # a variant: its own rows and runs only
-        envs, listed = args.envs.split(","), agents
+    if sets:  # a variant: its rows and agents only, each beside the same agent as configured
+        envs = args.envs.split(",")
         flags += f" --envs {args.envs} --agents {args.agents} --set {' '.join(sets)}"
-    body = (f"Generated by `.venv/bin/python scripts/finetune_results.py{flags}` (Brax rows: `--envs "
-            "hopper,halfcheetah`).\n\n" + table(envs, sets) + "\n" + commands_block(envs, args.lock, sets, listed))
+        runs = commands_block(envs, args.lock, sets, agents)
+    else:
+        runs = commands_block(envs, args.lock)
+    body = (f"Generated by `.venv/bin/python scripts/finetune_results.py{flags}`"
+            + ("" if sets else " (Brax rows: `--envs hopper,halfcheetah`)") + ".\n\n" + table(envs, sets, agents)
+            + "\n" + runs)
     return publish(f"{GROUP}-{variant_name(sets)}" if sets else GROUP, body, args.no_doc)
 
 

@@ -23,3 +23,11 @@ def test_a_variant_changes_only_the_fine_tuning_runs():
     offline = [command for _, folder, command in finetune_results.commands("pointmass", "medium", ("cql_alpha=1.0",))
                if folder.endswith("calql-offline")]
     assert len(offline) == 1 and "--set" not in offline[0]
+
+
+def test_a_variants_table_sets_each_agent_beside_itself_as_configured():
+    assert [heading for heading, _, _ in finetune_results.columns((), ("cql",))] == ["IQL", "CQL", "Cal-QL", "SAC",
+                                                                                     "RLPD"]
+    variant = finetune_results.columns(("cql_alpha=1.0",), ("cql", "calql"))
+    assert variant == [("CQL", "cql", ()), ("CQL, cql_alpha=1.0", "cql", ("cql_alpha=1.0",)),
+                       ("Cal-QL", "calql", ()), ("Cal-QL, cql_alpha=1.0", "calql", ("cql_alpha=1.0",))]
