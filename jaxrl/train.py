@@ -207,34 +207,37 @@ class ReplayState(NamedTuple):
 
 
 class EpisodeRows(NamedTuple):
-    """Each environment's episode in progress: the buffer slots its rows were added at and their rewards (the
-    first `length` of at most T, the time limit), for the returns-to-go written into those rows when it ends."""
+    """Each environment's episode in progress, for the returns-to-go written into its rows when it ends: the buffer
+    slot of its first row (the next ones follow every E slots, as the buffer takes one row per env an iteration)
+    and its rewards (the first `length` of at most T, the time limit)."""
 
-    slots: jax.Array  # [E, T] int32
+    first_slot: jax.Array  # [E] int32
     rewards: jax.Array  # [E, T] float32
     length: jax.Array  # [E] int32
 
 
-def record_episode_rows(buffer_state: Any, episodes: EpisodeRows, slots: jax.Array, steps: Any, gamma: float,
+def record_episode_rows(buffer_state: Any, episodes: EpisodeRows, steps: Any, gamma: float,
                         rows_kept: int) -> tuple[Any, EpisodeRows]:
-    """Add one step's rows (at buffer `slots` [E]) to each env's episode; where it ended, write the episode's
-    returns-to-go (jaxrl/data/returns.py: the values a dataset's rows get when it loads) into the rows that the
-    buffer still holds (added fewer than `rows_kept` iterations ago), and start the next episode. An episode longer
-    than T keeps no return-to-go (-inf, no bound)."""
+    """Add the step's rows, which the buffer has just taken (one per env), to each env's episode; where it ended,
+    write the episode's returns-to-go (jaxrl/data/returns.py: the values a dataset's rows get when it loads) into
+    the rows that the buffer still holds (added fewer than `rows_kept` iterations ago), and start the next
+    episode. An episode longer than T keeps no return-to-go (-inf, no bound)."""
     num_envs, horizon = episodes.rewards.shape
-    envs = jnp.arange(num_envs)
-    slot_rows = episodes.slots.at[envs, episodes.length].set(slots, mode="drop")
-    reward_rows = episodes.rewards.at[envs, episodes.length].set(steps.reward[0], mode="drop")
+    size = buffer_state.experience.mc_return.shape[1]
+    added_at = (buffer_state.current_index - num_envs + jnp.arange(num_envs)) % size  # [E]
+    first_slot = jnp.where(episodes.length == 0, added_at, episodes.first_slot)
+    rewards = episodes.rewards.at[jnp.arange(num_envs), episodes.length].set(steps.reward[0], mode="drop")
     length = episodes.length + 1
     done = steps.done[0] > 0
-    values = episode_returns_to_go(reward_rows, jnp.minimum(length, horizon), steps.discount[0] == 0.0, gamma)
-    age = length[:, None] - 1 - jnp.arange(horizon)[None, :]  # iterations since the row was added
+    values = episode_returns_to_go(rewards, jnp.minimum(length, horizon), steps.discount[0] == 0.0, gamma)
+    rows = jnp.arange(horizon)[None, :]
+    age = length[:, None] - 1 - rows  # iterations since the row was added
     write = done[:, None] & (length[:, None] <= horizon) & (age >= 0) & (age < rows_kept)
-    size = buffer_state.experience.mc_return.shape[1]
-    index = jnp.where(write, slot_rows, size).reshape(-1)  # out of range: dropped
+    slots = (first_slot[:, None] + num_envs * rows) % size
+    index = jnp.where(write, slots, size).reshape(-1)  # out of range: dropped
     mc_return = buffer_state.experience.mc_return.at[0, index].set(values.reshape(-1), mode="drop")
     buffer_state = buffer_state.replace(experience=buffer_state.experience._replace(mc_return=mc_return))
-    return buffer_state, EpisodeRows(slot_rows, reward_rows, jnp.where(done, 0, length))
+    return buffer_state, EpisodeRows(first_slot, rewards, jnp.where(done, 0, length))
 
 
 def make_replay_buffer(loop: ReplayLoop):
@@ -286,7 +289,7 @@ def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: R
     def init(key, hyperparams):
         agent_key, env_key, key = jax.random.split(key, 3)
         episodes = None if returns_gamma is None else EpisodeRows(
-            jnp.zeros((loop.num_envs, episode_length), jnp.int32), jnp.zeros((loop.num_envs, episode_length)),
+            jnp.zeros(loop.num_envs, jnp.int32), jnp.zeros((loop.num_envs, episode_length)),
             jnp.zeros(loop.num_envs, jnp.int32))
         replay = ReplayState(train_env.reset(env_key), buffer.init(example), jnp.zeros((), jnp.int32), episodes)
         return RunState(learner.init(agent_key, hyperparams), replay, key)
@@ -327,10 +330,9 @@ def make_replay_trainer(learner: Learner, train_env: Any, eval_env: Any, loop: R
         if isinstance(example, MCTransition):  # the episode has not ended: no return-to-go, so no bound
             added = MCTransition(*added, mc_return=jnp.full(steps.reward.shape, -jnp.inf))
         added = jax.tree.map(lambda x: x[0], added)
-        slots = (replay.buffer.current_index + jnp.arange(loop.num_envs)) % loop.buffer_size
         buffer_state, episodes = buffer.add(replay.buffer, added), replay.episodes
         if episodes is not None:
-            buffer_state, episodes = record_episode_rows(buffer_state, episodes, slots, steps, returns_gamma,
+            buffer_state, episodes = record_episode_rows(buffer_state, episodes, steps, returns_gamma,
                                                          loop.buffer_size // loop.num_envs)
         fraction = offline_fraction(loop, replay.env_steps)
         env_steps = replay.env_steps + loop.num_envs

@@ -55,7 +55,8 @@ def episode_returns_to_go(rewards, length, terminated, gamma: float):
     last = steps[None, :] == length[:, None] - 1
     rewards = jnp.where(inside, rewards, 0.0)
     mean = rewards.sum(axis=-1) / jnp.maximum(length, 1)
-    tail = jnp.where(terminated | (gamma >= 1.0), 0.0, mean / (1.0 - min(gamma, 1.0 - 1e-12)))  # [E]
+    tail = 0.0 if gamma >= 1.0 else jnp.where(terminated, 0.0, mean / (1.0 - gamma))  # [E]
+    tail = jnp.broadcast_to(tail, length.shape)
     offset = jnp.where(last, rewards + gamma * tail[:, None], rewards)
     scale = jnp.where(inside & ~last, gamma, 0.0)
 

@@ -52,7 +52,7 @@ class FakeSteps:
 def test_episode_rows_get_their_returns_when_they_end_and_none_once_the_buffer_dropped_them():
     size, num_envs, horizon = 9, 2, 6  # 9 rows: the buffer keeps 4 whole iterations, and one env's row of a fifth
     buffer, state = mc_buffer(size)
-    episodes = EpisodeRows(jnp.zeros((num_envs, horizon), jnp.int32), jnp.zeros((num_envs, horizon)),
+    episodes = EpisodeRows(jnp.zeros(num_envs, jnp.int32), jnp.zeros((num_envs, horizon)),
                            jnp.zeros(num_envs, jnp.int32))
     # env 0: a 3-step episode that terminates, then a 5-step one cut by the time limit, whose first row the buffer
     # has dropped when it ends (env 1's last row took its slot); env 1: one 8-step episode, longer than the horizon:
@@ -66,7 +66,7 @@ def test_episode_rows_get_their_returns_when_they_end_and_none_once_the_buffer_d
         rows = MCTransition(*(jnp.zeros(num_envs) for _ in range(8)), mc_return=jnp.full(num_envs, -jnp.inf))
         rows = rows._replace(reward=jnp.asarray(reward))
         state = buffer.add(state, rows)
-        state, episodes = record_episode_rows(state, episodes, slots, FakeSteps(reward, done, terminated), GAMMA,
+        state, episodes = record_episode_rows(state, episodes, FakeSteps(reward, done, terminated), GAMMA,
                                               size // num_envs)
         for env, slot in enumerate(np.asarray(slots)):
             written[int(slot)] = (env, iteration)
@@ -82,15 +82,13 @@ def test_episode_rows_get_their_returns_when_they_end_and_none_once_the_buffer_d
 def test_rows_of_a_finished_episode_are_written_in_the_buffer_before_it_wraps():
     size, horizon = 16, 4
     buffer, state = mc_buffer(size)
-    episodes = EpisodeRows(jnp.zeros((1, horizon), jnp.int32), jnp.zeros((1, horizon)), jnp.zeros(1, jnp.int32))
+    episodes = EpisodeRows(jnp.zeros(1, jnp.int32), jnp.zeros((1, horizon)), jnp.zeros(1, jnp.int32))
     rewards = [1.0, -2.0, 3.0]
     for step, reward in enumerate(rewards):
-        slots = state.current_index + jnp.arange(1)
         rows = MCTransition(*(jnp.zeros(1) for _ in range(8)), mc_return=jnp.full(1, -jnp.inf))
         state = buffer.add(state, rows)
         last = step == len(rewards) - 1
-        state, episodes = record_episode_rows(state, episodes, slots, FakeSteps([reward], [last], [last]), GAMMA,
-                                              size)
+        state, episodes = record_episode_rows(state, episodes, FakeSteps([reward], [last], [last]), GAMMA, size)
         if not last:
             assert np.isneginf(np.asarray(state.experience.mc_return[0, :step + 1])).all()  # no bound until it ends
     np.testing.assert_allclose(np.asarray(state.experience.mc_return[0, :3]), expected(rewards, True), rtol=1e-6)
