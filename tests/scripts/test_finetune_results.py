@@ -31,3 +31,13 @@ def test_a_variants_table_sets_each_agent_beside_itself_as_configured():
     variant = finetune_results.columns(("cql_alpha=1.0",), ("cql", "calql"))
     assert variant == [("CQL", "cql", ()), ("CQL, cql_alpha=1.0", "cql", ("cql_alpha=1.0",)),
                        ("Cal-QL", "calql", ()), ("Cal-QL, cql_alpha=1.0", "calql", ("cql_alpha=1.0",))]
+
+
+def test_a_variant_trains_the_runs_its_table_sets_beside_it(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(finetune_results, "ROOT", tmp_path)  # no run exists there: every one is missing
+    monkeypatch.setattr(finetune_results, "execute", lambda command, lock: ran.append(command[command.index(
+        "--run-dir") + 1]))
+    finetune_results.train_all(["pointmass"], None, ("calql",), ("medium",), ("cql_alpha=1.0",))
+    assert ran == ["runs/finetune/pointmass/medium/calql-offline", "runs/finetune/pointmass/medium/calql",
+                   "runs/finetune/pointmass/medium/calql-cql_alpha1.0"]
