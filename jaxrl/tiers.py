@@ -3,7 +3,8 @@
 The PPO run keeps a checkpoint per chunk. Its best checkpoint is the expert; the medium policy is the
 checkpoint before it whose evaluation return is closest to a third of the way from random to expert, as
 D4RL's medium policies are; medium-replay is experience logged by every checkpoint up to medium (PPO keeps no
-replay buffer, so this re-collects what training saw instead of storing it); medium-expert joins the
+replay buffer, so this re-collects what training saw instead of storing it), in whole episodes as D4RL's are
+(`replay_envs`); medium-expert joins the
 medium and expert data. Every tier records the reference returns, so scores can be normalized.
 """
 
@@ -112,6 +113,14 @@ def replay_policies(returns: dict[int, float], medium_chunk: int) -> list[int]:
     return chunks
 
 
+def replay_envs(per_chunk: int, num_envs: int, episode_length: int) -> int:
+    """Environments logging one medium-replay checkpoint's `per_chunk` steps: at most `num_envs`, and few enough that
+    each env runs at least a whole time limit. D4RL's medium-replay holds the training run's episodes; 64 envs
+    sharing a few thousand steps (hopper's 34 checkpoints: 46 steps each of 1000) would log only their first steps,
+    a dataset of start states."""
+    return max(1, min(num_envs, per_chunk // episode_length))
+
+
 def make_tiers(env_name: str, out: Path, run_dir: Path | None, steps: int, num_envs: int, seed: int,
                ppo_overrides: list[str], wandb_mode: str = "disabled", eval_episodes: int = 100) -> dict[str, Any]:
     """Build all tiers under `out/<tier>/`; returns a summary (also written to `out/tiers.json`)."""
@@ -125,12 +134,12 @@ def make_tiers(env_name: str, out: Path, run_dir: Path | None, steps: int, num_e
     medium_chunk, expert_chunk = pick_policies(returns, random_return)
     references = {"random": random_return, "expert": returns[expert_chunk]}
 
-    def gather(chunk: int | None, count: int, collect_seed: int):
+    def gather(chunk: int | None, count: int, collect_seed: int, envs_used: int = num_envs):
         if chunk is None:
             behavior, info = collect_lib.random_behavior(spec), {}
         else:
             behavior, info = collect_lib.behavior_from_run(run_dir, chunk=chunk)
-        data = collect_lib.collect(behavior, env_name, count, num_envs, collect_seed)
+        data = collect_lib.collect(behavior, env_name, count, envs_used, collect_seed)
         return data, behavior, info
 
     summary: dict[str, Any] = {"env": env_name, "run": str(run_dir.absolute()), "reference_returns": references,
@@ -145,10 +154,11 @@ def make_tiers(env_name: str, out: Path, run_dir: Path | None, steps: int, num_e
 
     replay_chunks = replay_policies(returns, medium_chunk)
     per_chunk = -(-steps // len(replay_chunks))
-    replay = [gather(chunk, per_chunk, seed * 1000 + 10 + chunk)[0] for chunk in replay_chunks]
+    chunk_envs = replay_envs(per_chunk, num_envs, spec.episode_length)
+    replay = [gather(chunk, per_chunk, seed * 1000 + 10 + chunk, chunk_envs)[0] for chunk in replay_chunks]
     metadata = save_tier(out, "medium-replay", concatenate(replay), env_name, spec,
                          f"PPO checkpoints {replay_chunks} of {run_dir.name}", None, seed, references,
-                         {"policy_chunks": replay_chunks})
+                         {"policy_chunks": replay_chunks, "envs_per_checkpoint": chunk_envs})
     summary["tiers"]["medium-replay"] = metadata.quality
     parents = {tier: storage.load_metadata(out / tier).fingerprint for tier in ("medium", "expert")}
     metadata = save_tier(out, "medium-expert", concatenate([collected["medium"], collected["expert"]]), env_name, spec,
