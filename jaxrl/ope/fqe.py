@@ -36,7 +36,7 @@ OUTPUTS = ("return", "cost")  # what the network's two outputs estimate, in this
 class Hyperparams:
     gamma: float = 0.99  # discount of the estimated value; `jaxrl ope` sets it from the env's time limit
     learning_rate: float = 3e-4  # Adam
-    target_update_rate: float = 0.005  # polyak rate of the target network (SAC's value)
+    target_update_rate: float = 0.005  # polyak rate of the target network; `jaxrl ope` raises it where γ needs
 
 
 @dataclasses.dataclass(frozen=True)
