@@ -80,12 +80,19 @@ def attach_policy(state: AgentState, policy_state: Any) -> AgentState:
     return state._replace(policy=policy_state)
 
 
-def make_fqe(config: Config, spec: EnvSpec, policy: Learner, statistics: DatasetStatistics | None) -> FQE:
+def make_fqe(config: Config, spec: EnvSpec, policy: Learner, statistics: DatasetStatistics | None,
+             value_bounds: tuple[tuple[float, float], tuple[float, float]] | None = None) -> FQE:
     """FQE of the policy `policy` (its `act`, stochastic unless `config.deterministic`) on `spec`'s data.
 
     Discrete actions: the network outputs Q of every action (the DQN head), and V(s) = Σ_a π(a|s) Q(s, a) is exact
-    over the actions (the policy's `log_prob` at each), in the Bellman target and in `state_values` alike."""
+    over the actions (the policy's `log_prob` at each), in the Bellman target and in `state_values` alike.
+
+    `value_bounds`: ((G_min, G_max) of the return, (C_min, C_max) of the cost), in the data's units, that no
+    discounted sum of the data's per-step values can leave (`estimators.return_range`); the Bellman target's Q'
+    is clipped to them. Where the evaluated policy acts far from the data, Q' extrapolates and the iteration can
+    diverge; clipped, it stays a valid (if loose) value."""
     discrete = spec.discrete
+    low, high = zip(*value_bounds, strict=True) if value_bounds is not None else (None, None)  # [2] each
     net = MLP(config.hidden_sizes, len(OUTPUTS) * (spec.action_size if discrete else 1))
     normalizer = common.make_normalizer(config, spec, statistics)
     exact = discrete and not config.deterministic and policy.log_prob is not None
@@ -119,6 +126,9 @@ def make_fqe(config: Config, spec: EnvSpec, policy: Learner, statistics: Dataset
         """E_D [(Q(s, a) - r - γ d Q'(s', a'))²], a' ~ π(·|s'), summed over the two outputs (Algorithm 2, line 5)."""
         hp = state.hyperparams
         next_q = expected_q(state.target_q_params, state, batch.next_obs, key)
+        if value_bounds is not None:
+            scale = jnp.stack([state.normalizer.reward_scale, jnp.ones(())])
+            next_q = jnp.clip(next_q, jnp.asarray(low) * scale, jnp.asarray(high) * scale)
         signals = jnp.stack([batch.reward * state.normalizer.reward_scale, batch.cost], axis=-1)  # [B, 2]
         targets = signals + hp.gamma * batch.discount[:, None] * next_q
         q = scaled_q(params, state, batch.obs, batch.action)

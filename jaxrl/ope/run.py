@@ -162,11 +162,18 @@ def padded(ends: EpisodeEnds, which: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return index.astype(np.int32), mask.astype(np.float32)
 
 
-def fit_fqe(candidate: Candidate, transition: Transition, config: fqe.Config, key: jax.Array, members: int = 1):
+def value_bounds(transition: Transition, horizon: int, gamma: float) -> tuple[tuple[float, float], ...]:
+    """The range of any discounted sum over `horizon` steps of the data's rewards, and of its costs."""
+    return tuple(est.return_range(float(values.min()), float(values.max()), horizon, gamma)
+                 for values in (transition.reward, transition.cost))
+
+
+def fit_fqe(candidate: Candidate, transition: Transition, config: fqe.Config, key: jax.Array, members: int = 1,
+            bounds: tuple | None = None):
     """FQE of each of the candidate's policies, `members` fits each, vmapped in one program: the model and its
-    states [P x members] (policy p's fits at p * members + m)."""
+    states [P x members] (policy p's fits at p * members + m). `bounds`: `value_bounds`, clipping Q's targets."""
     model = fqe.make_fqe(config, candidate.experiment.env_spec, candidate.experiment.learner,
-                         dataset_statistics(transition))
+                         dataset_statistics(transition), bounds)
     trainer = make_offline_trainer(model.learner, None, loop_keys(OfflineLoop, config), 1)
     num_fits = len(candidate.labels) * members
     hyperparams = repeat_hyperparams(model.learner.hyperparams, num_fits)
@@ -392,6 +399,7 @@ def run_ope(dataset_dir: Path, runs: list[str], options: Options) -> dict:
     time_limit = metadata.time_limit or candidates[0].experiment.env_spec.episode_length
     gamma = options.gamma or default_gamma(time_limit)
     config = fqe_config(options, gamma)
+    bounds = value_bounds(transition, time_limit, gamma)
     ends = episode_ends(transition.episode_id, transition.discount, metadata.time_limit)
     whole = padded(ends, ends.complete) if ends.complete.any() else None
     behavior_value = behavior_return(transition, whole, gamma) if whole else None
@@ -402,7 +410,7 @@ def run_ope(dataset_dir: Path, runs: list[str], options: Options) -> dict:
         key, fqe_key, rows_key, true_key = jax.random.split(key, 4)
         began = time.perf_counter()
         members = options.fqe_members
-        model, states, fqe_metrics = fit_fqe(candidate, transition, config, fqe_key, members)
+        model, states, fqe_metrics = fit_fqe(candidate, transition, config, fqe_key, members, bounds)
         seconds["fqe"] += time.perf_counter() - began
         began = time.perf_counter()
         truth = (true_values(candidate, options.true_returns, gamma, options.policy == "deterministic", true_key)

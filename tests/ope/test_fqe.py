@@ -75,32 +75,49 @@ def test_fqe_is_unchanged_by_reward_normalization():
     np.testing.assert_allclose(a[0].q_values(a[1], obs, action), b[0].q_values(b[1], obs, action), atol=0.08)
 
 
-def test_jaxrl_opes_target_rate_lets_fqe_converge_where_sacs_would_stop_short():
-    """A state that loops onto itself with reward 1: V = 1 / (1 - γ) = 100 at γ = 0.99. In 3000 updates the target
-    network at SAC's 0.005 covers 1 - exp(-3000 x 0.005 x 0.01) = 14% of the way; `jaxrl ope`'s default rate
-    (log 100 / (3000 x 0.01) = 0.154) all of it."""
-    from jaxrl.ope.run import Options, default_target_update_rate, fqe_config
-
-    gamma, updates = 0.99, 3000
-    assert np.isclose(default_target_update_rate(gamma, updates), 0.1535, atol=1e-4)
-    assert np.isclose(default_target_update_rate(0.955, 20_000), 0.00512, atol=1e-5)  # pointmass: about SAC's
-    assert default_target_update_rate(0.5, 20_000) == 0.005  # never below SAC's
-    n = 64
-    loop = Transition(obs=np.ones((n, 1), np.float32), action=np.full((n, 1), 0.5, np.float32),
+def self_loop(n: int = 64) -> Transition:
+    """A state that loops onto itself with reward 1, never terminating: V = 1 / (1 - γ)."""
+    return Transition(obs=np.ones((n, 1), np.float32), action=np.full((n, 1), 0.5, np.float32),
                       reward=np.ones(n, np.float32), cost=np.zeros(n, np.float32), discount=np.ones(n, np.float32),
                       next_obs=np.ones((n, 1), np.float32), behavior_log_prob=np.zeros(n, np.float32),
                       episode_id=np.zeros(n, np.int32))
-    spec = SPEC._replace(obs_size=1)
-    keys = {"hidden_sizes": (32, 32), "num_updates": updates, "batch_size": 32, "learning_rate": 1e-3,
-            "normalize_observations": False, "normalize_rewards": False}
-    values = {}
-    for name, overrides in (("default", keys), ("sac", {**keys, "target_update_rate": 0.005})):
-        config = fqe_config(Options(fqe_overrides=overrides), gamma)
-        model = fqe.make_fqe(config, spec, constant_policy(0.5), None)
-        trainer = make_offline_trainer(model.learner, None, OfflineLoop(batch_size=config.batch_size), 1)
-        state = trainer.init(jax.random.key(0), model.learner.hyperparams)
-        state = state._replace(agent=fqe.attach_policy(state.agent, ()))
-        state, _ = jax.jit(trainer.run_chunk)(state, Dataset.from_numpy(loop), jnp.int32(updates))
-        values[name] = float(model.q_values(state.agent, jnp.ones((1, 1)), jnp.full((1, 1), 0.5))[0, 0])
-    assert abs(values["default"] - 100.0) < 3.0, values
-    assert values["sac"] < 30.0, values  # about 14 by the same arithmetic: the estimates' old bias
+
+
+def loop_value(overrides: dict, gamma: float, bounds=None) -> float:
+    """FQE's Q on the self loop, its config as `jaxrl ope` builds it from `overrides`."""
+    from jaxrl.ope.run import Options, fqe_config
+
+    config = fqe_config(Options(fqe_overrides={"hidden_sizes": (32, 32), "batch_size": 32, "learning_rate": 1e-3,
+                                               "normalize_observations": False, "normalize_rewards": False,
+                                               **overrides}), gamma)
+    model = fqe.make_fqe(config, SPEC._replace(obs_size=1), constant_policy(0.5), None, bounds)
+    trainer = make_offline_trainer(model.learner, None, OfflineLoop(batch_size=config.batch_size), 1)
+    state = trainer.init(jax.random.key(0), model.learner.hyperparams)
+    state = state._replace(agent=fqe.attach_policy(state.agent, ()))
+    state, _ = jax.jit(trainer.run_chunk)(state, Dataset.from_numpy(self_loop()), jnp.int32(config.num_updates))
+    return float(model.q_values(state.agent, jnp.ones((1, 1)), jnp.full((1, 1), 0.5))[0, 0])
+
+
+def test_jaxrl_opes_target_rate_lets_fqe_converge_where_sacs_would_stop_short():
+    """V = 100 at γ = 0.99. In 3000 updates the target network at SAC's 0.005 covers 1 - exp(-3000 x 0.005 x 0.01)
+    = 14% of the way; `jaxrl ope`'s default rate (log 100 / (3000 x 0.01) = 0.154) all of it."""
+    from jaxrl.ope.run import default_target_update_rate
+
+    assert np.isclose(default_target_update_rate(0.99, 3000), 0.1535, atol=1e-4)
+    assert np.isclose(default_target_update_rate(0.955, 20_000), 0.00512, atol=1e-5)  # pointmass: about SAC's
+    assert default_target_update_rate(0.5, 20_000) == 0.005  # never below SAC's
+    converged = loop_value({"num_updates": 3000}, 0.99)
+    stopped = loop_value({"num_updates": 3000, "target_update_rate": 0.005}, 0.99)
+    assert abs(converged - 100.0) < 3.0, converged
+    assert stopped < 30.0, stopped  # about 14 by the same arithmetic: the estimates' old bias
+
+
+def test_fqe_clips_its_targets_to_the_range_a_discounted_sum_of_the_data_can_take():
+    """Bounds from a 10-step horizon: G_max = Σ_{t<10} 0.99^t = 9.56, so the clipped iteration's fixed point is
+    Q = 1 + 0.99 x 9.56 = 10.47 instead of 100."""
+    from jaxrl.ope.run import value_bounds
+
+    bounds = value_bounds(self_loop(), horizon=10, gamma=0.99)
+    g_max = (1 - 0.99**10) / (1 - 0.99)
+    np.testing.assert_allclose(np.asarray(bounds), [[0.0, g_max], [0.0, 0.0]], rtol=1e-6)
+    assert abs(loop_value({"num_updates": 3000}, 0.99, bounds) - (1 + 0.99 * g_max)) < 0.3
