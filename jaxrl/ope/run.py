@@ -247,13 +247,14 @@ def signal_episodes(transition: Transition, rows: dict, index: np.ndarray, mask:
                         jnp.asarray(rows["q"][index, signal]), jnp.asarray(rows["v"][index, signal]))
 
 
-def hcope(episodes: est.Episodes, transition: Transition, gamma: float, time_limit: int, key: jax.Array,
+def hcope(episodes: est.Episodes, return_bounds: tuple[float, float], gamma: float, key: jax.Array,
           delta: float) -> float | None:
-    """HCOPE's 1-δ lower bound on the expected return (Thomas et al. 2015), rewards bounded by the dataset's own
-    min and max reward (an assumption: the bound is only as sound as that range)."""
+    """HCOPE's 1-δ lower bound on the expected return (Thomas et al. 2015), returns bounded by `return_bounds`
+    (`value_bounds`' first: from the dataset's own min and max reward, an assumption: the bound is only as sound as
+    that range)."""
     if episodes.reward.shape[0] < 4:
         return None
-    g_min, g_max = est.return_range(float(transition.reward.min()), float(transition.reward.max()), time_limit, gamma)
+    g_min, g_max = return_bounds
     returns = est.normalize_returns(est.discounted_returns(episodes, gamma), g_min, g_max)
     bound = est.hcope_lower_bound(returns, est.trajectory_log_weights(episodes), key, delta)
     return float(est.denormalize(bound, g_min, g_max))
@@ -300,12 +301,13 @@ def first_state_episodes(rows: dict, ends: EpisodeEnds, signal: int) -> est.Epis
 
 
 def policy_estimates(member_rows: list[dict], transition: Transition, ends: EpisodeEnds, whole: tuple | None,
-                     gamma: float, time_limit: int, not_weighted: str | None, key: jax.Array, options: Options
+                     gamma: float, bounds: tuple, not_weighted: str | None, key: jax.Array, options: Options
                      ) -> tuple[dict, dict[str, np.ndarray]]:
     """Every estimator's estimate and interval of one policy's return and cost, or why it does not apply; the
     effective sample size of its trajectory weights and HCOPE's lower bound where weights exist. Also each
     estimator's resampled return estimates [R]: `key` is shared by every policy, so their resamples are paired.
-    `member_rows`: the policy's rows (make_per_row) under each FQE fit; their log-probs are the policy's own."""
+    `member_rows`: the policy's rows (make_per_row) under each FQE fit; their log-probs are the policy's own.
+    `bounds`: `value_bounds`, whose return range bounds HCOPE."""
     rows = member_rows[0]
     result: dict[str, Any] = {"estimates": {}, "unavailable": {}}
     samples = {}
@@ -327,7 +329,7 @@ def policy_estimates(member_rows: list[dict], transition: Transition, ends: Epis
         episodes = signal_episodes(transition, rows, *whole, 0)
         log_weights = est.trajectory_log_weights(episodes)
         result["effective_sample_size"] = float(est.effective_sample_size(log_weights, jnp.ones_like(log_weights)))
-        result["hcope_lower_bound"] = hcope(episodes, transition, gamma, time_limit, key, options.delta)
+        result["hcope_lower_bound"] = hcope(episodes, bounds[0], gamma, key, options.delta)
     return result, samples
 
 
@@ -426,7 +428,7 @@ def run_ope(dataset_dir: Path, runs: list[str], options: Options) -> dict:
                                    jax.random.fold_in(rows_key, index if members == 1 else fit)) for fit in fits]
             seconds["rows"] += time.perf_counter() - began
             began = time.perf_counter()
-            found, resampled = policy_estimates(member_rows, transition, ends, whole, gamma, time_limit,
+            found, resampled = policy_estimates(member_rows, transition, ends, whole, gamma, bounds,
                                                 not_weighted, resample_key, options)
             seconds["estimates"] += time.perf_counter() - began
             entry = {"run": str(candidate.run_dir), "agent": candidate.spec.agent, "seed": seed,
