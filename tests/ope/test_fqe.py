@@ -39,8 +39,8 @@ def constant_policy(action: float) -> Learner:
     return Learner(lambda key, hp: (), act, None)
 
 
-def fit(data: Transition, config: fqe.Config, policy: Learner):
-    model = fqe.make_fqe(config, SPEC, policy, dataset_statistics(data))
+def fit(data: Transition, config: fqe.Config, policy: Learner, spec: EnvSpec = SPEC, bounds=None):
+    model = fqe.make_fqe(config, spec, policy, dataset_statistics(data), bounds)
     trainer = make_offline_trainer(model.learner, None, OfflineLoop(batch_size=config.batch_size), 1)
     state = trainer.init(jax.random.key(0), model.learner.hyperparams)
     state = state._replace(agent=fqe.attach_policy(state.agent, ()))
@@ -90,12 +90,8 @@ def loop_value(overrides: dict, gamma: float, bounds=None) -> float:
     config = fqe_config(Options(fqe_overrides={"hidden_sizes": (32, 32), "batch_size": 32, "learning_rate": 1e-3,
                                                "normalize_observations": False, "normalize_rewards": False,
                                                **overrides}), gamma)
-    model = fqe.make_fqe(config, SPEC._replace(obs_size=1), constant_policy(0.5), None, bounds)
-    trainer = make_offline_trainer(model.learner, None, OfflineLoop(batch_size=config.batch_size), 1)
-    state = trainer.init(jax.random.key(0), model.learner.hyperparams)
-    state = state._replace(agent=fqe.attach_policy(state.agent, ()))
-    state, _ = jax.jit(trainer.run_chunk)(state, Dataset.from_numpy(self_loop()), jnp.int32(config.num_updates))
-    return float(model.q_values(state.agent, jnp.ones((1, 1)), jnp.full((1, 1), 0.5))[0, 0])
+    model, state, _ = fit(self_loop(), config, constant_policy(0.5), SPEC._replace(obs_size=1), bounds)
+    return float(model.q_values(state, jnp.ones((1, 1)), jnp.full((1, 1), 0.5))[0, 0])
 
 
 def test_jaxrl_opes_target_rate_lets_fqe_converge_where_sacs_would_stop_short():
