@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -13,22 +15,30 @@ import numpy as np
 
 import envs
 from jaxrl.infra.files import tree_sha256
-from jaxrl.train import Policy, run_policy
+from jaxrl.train import run_policy
 from jaxrl.types import EnvSpec, Learner, Transition
+
+# (state, obs [B, ...], key) -> (action, {"log_prob": [B]}): a policy with its parameters passed in
+LoggingPolicy = Callable[[Any, jax.Array, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
 
 
 class Behavior(NamedTuple):
-    """A logging policy and what the metadata says about it."""
+    """A logging policy and what the metadata says about it.
 
-    policy: Policy  # (obs [B, ...], key) -> (action, {"log_prob": [B]})
+    The policy takes its parameters as an argument rather than closing over them, so that behaviors sharing one
+    `policy` function (the checkpoints of one run: `behaviors_from_run`) share one compiled collection.
+    """
+
+    policy: LoggingPolicy
     description: str
     fingerprint: str | None
+    state: Any = ()  # the policy's parameters
 
 
 def random_behavior(spec: EnvSpec) -> Behavior:
     """Uniform actions: in [-1, 1]^d, or over the discrete choices; log-probs are exact."""
 
-    def policy(obs, key):
+    def policy(state, obs, key):
         batch = obs.shape[0]
         if spec.discrete:
             action = jax.random.randint(key, (batch,), 0, spec.action_size, jnp.int32)
@@ -80,20 +90,24 @@ def env_policy_learner(env_name: str, name: str) -> Learner:
 def env_behavior(env_name: str, name: str) -> Behavior:
     """A logging policy that ships with the env, with its exact log-probs; ValueError naming the ones it has."""
     learner = env_policy_learner(env_name, name)
-    return Behavior(lambda obs, key: learner.act((), obs, key, False), f"{name} (the logging policy that ships with "
+    return Behavior(stochastic_policy(learner.act), f"{name} (the logging policy that ships with "
                     f"{env_name})", None)
 
 
 def random_learner(spec: EnvSpec) -> Learner:
     """The uniform policy behind the learner interface, so the shared evaluator can score it."""
     policy = random_behavior(spec).policy
-    return Learner(lambda key, hyperparams: (), lambda state, obs, key, deterministic: policy(obs, key), None)
+    return Learner(lambda key, hyperparams: (), lambda state, obs, key, deterministic: policy(state, obs, key), None)
+
+
+def stochastic_policy(act) -> LoggingPolicy:
+    """A learner's `act` as a logging policy: its stochastic action, log-probs in the info."""
+    return lambda state, obs, key: act(state, obs, key, False)
 
 
 def learner_behavior(learner: Learner, agent_state: Any, description: str) -> Behavior:
     """A trained agent's stochastic policy (log-probs from its `act`)."""
-    policy = lambda obs, key: learner.act(agent_state, obs, key, False)
-    return Behavior(policy, description, tree_sha256(agent_state))
+    return Behavior(stochastic_policy(learner.act), description, tree_sha256(agent_state), agent_state)
 
 
 def collect(behavior: Behavior, env_name: str, num_steps: int, num_envs: int, seed: int,
@@ -102,19 +116,27 @@ def collect(behavior: Behavior, env_name: str, num_steps: int, num_envs: int, se
 
     Episodes still running when collection stops end without a terminal flag, like a time-out.
     """
-    env = envs.make(env_name)
-    spec = envs.spec(env_name, env)
-    batched = envs.training_env(env, num_envs, episode_length or spec.episode_length)
     length = -(-num_steps // num_envs)
+    gather = _gather_program(behavior.policy, env_name, num_envs, length, episode_length)
+    steps = jax.device_get(gather(behavior.state, jax.random.PRNGKey(seed)))
+    return to_transitions(steps, envs.spec(env_name, envs.make(env_name)).discrete)
+
+
+@functools.lru_cache(maxsize=8)
+def _gather_program(policy: LoggingPolicy, env_name: str, num_envs: int, length: int, episode_length: int | None):
+    """One compiled collection per policy function and shape: a run's checkpoints (hopper's 34 medium-replay ones)
+    pass their parameters to the same program instead of compiling one each."""
+    env = envs.make(env_name)
+    batched = envs.training_env(env, num_envs, episode_length or envs.spec(env_name, env).episode_length)
 
     @jax.jit
-    def gather(key):
+    def gather(state, key):
         reset_key, run_key = jax.random.split(key)
-        _, steps = run_policy(behavior.policy, batched, batched.reset(reset_key), run_key, length)
+        _, steps = run_policy(lambda obs, key: policy(state, obs, key), batched, batched.reset(reset_key), run_key,
+                              length)
         return steps
 
-    steps = jax.device_get(gather(jax.random.PRNGKey(seed)))
-    return to_transitions(steps, spec.discrete)
+    return gather
 
 
 def episode_ids(done: np.ndarray) -> np.ndarray:
@@ -144,12 +166,23 @@ def to_transitions(steps: Any, discrete: bool) -> Transition:
 
 def behavior_from_run(run_dir: Path, chunk: int | None = None, seed_index: int = 0) -> tuple[Behavior, dict]:
     """The policy of seed `seed_index` of a run, at checkpoint `chunk` (default: the newest)."""
-    from jaxrl.policy import load_run
+    return behaviors_from_run(run_dir, [chunk], seed_index)[0]
 
-    spec, experiment, agent_states, chunk = load_run(Path(run_dir), chunk=chunk)
+
+def behaviors_from_run(run_dir: Path, chunks: list[int | None], seed_index: int = 0) -> list[tuple[Behavior, dict]]:
+    """`behavior_from_run` for several checkpoints of one run, sharing one policy function (so `collect` compiles
+    once for all of them)."""
+    from jaxrl.policy import load_run_checkpoints
+
+    spec, experiment, restored = load_run_checkpoints(Path(run_dir), chunks)
     if not 0 <= seed_index < len(spec.seeds):
         raise ValueError(f"{run_dir}: seed index {seed_index} out of range (the run has {len(spec.seeds)} seeds)")
-    agent_state = jax.tree.map(lambda x: x[seed_index], agent_states)
-    description = f"{spec.agent} {Path(run_dir).name} seed {spec.seeds[seed_index]} checkpoint {chunk}"
-    info = {"run": str(Path(run_dir).absolute()), "chunk": chunk, "seed": spec.seeds[seed_index], "agent": spec.agent}
-    return learner_behavior(experiment.learner, agent_state, description), info
+    policy = stochastic_policy(experiment.learner.act)
+    behaviors = []
+    for agent_states, chunk in restored:
+        agent_state = jax.tree.map(lambda x: x[seed_index], agent_states)
+        description = f"{spec.agent} {Path(run_dir).name} seed {spec.seeds[seed_index]} checkpoint {chunk}"
+        info = {"run": str(Path(run_dir).absolute()), "chunk": chunk, "seed": spec.seeds[seed_index],
+                "agent": spec.agent}
+        behaviors.append((Behavior(policy, description, tree_sha256(agent_state), agent_state), info))
+    return behaviors

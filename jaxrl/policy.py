@@ -19,21 +19,30 @@ def load_run(run_dir: Path, eval_episodes: int | None = None, chunk: int | None 
              ) -> tuple[RunSpec, Experiment, Any, int]:
     """The run's spec, its rebuilt experiment, its agent states [seeds, ...] at checkpoint `chunk` (default:
     the newest) and that chunk."""
+    spec, experiment, [(state, chunk)] = load_run_checkpoints(run_dir, [chunk], eval_episodes)
+    return spec, experiment, state, chunk
+
+
+def load_run_checkpoints(run_dir: Path, chunks: list[int | None], eval_episodes: int | None = None
+                         ) -> tuple[RunSpec, Experiment, list[tuple[Any, int]]]:
+    """`load_run` for several checkpoints of one run, its experiment built once: (agent states, chunk) for each of
+    `chunks` (None: the newest)."""
     spec = load_spec(run_dir)
     experiment = build(spec, eval_episodes)
     checkpointer = Checkpointer(Path(run_dir) / "checkpoints", max_to_keep=None)
     saved = checkpointer.all_chunks()
     if not saved:
         raise ConfigError(f"{run_dir}: no checkpoint yet (checkpoints/ is empty)")
-    chunk = saved[-1] if chunk is None else chunk
-    if chunk not in saved:
-        raise ConfigError(f"{run_dir}: no checkpoint for chunk {chunk}; saved: {saved}")
+    chunks = [saved[-1] if chunk is None else chunk for chunk in chunks]
+    for chunk in chunks:
+        if chunk not in saved:
+            raise ConfigError(f"{run_dir}: no checkpoint for chunk {chunk}; saved: {saved}")
     train_keys, _ = seed_keys(list(spec.seeds))
     trainer = experiment.trainer
     like = jax.eval_shape(jax.vmap(trainer.init), train_keys, repeat_hyperparams(trainer.hyperparams, len(spec.seeds)))
-    state = checkpointer.restore(chunk, like)
+    restored = [(checkpointer.restore(chunk, like).agent, chunk) for chunk in chunks]
     checkpointer.close()
-    return spec, experiment, state.agent, chunk
+    return spec, experiment, restored
 
 
 def evaluate_run(run_dir: Path, episodes: int | None = None) -> dict[str, Any]:

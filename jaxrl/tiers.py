@@ -134,11 +134,13 @@ def make_tiers(env_name: str, out: Path, run_dir: Path | None, steps: int, num_e
     medium_chunk, expert_chunk = pick_policies(returns, random_return)
     references = {"random": random_return, "expert": returns[expert_chunk]}
 
+    replay_chunks = replay_policies(returns, medium_chunk)
+    # loaded together, the checkpoints share one policy function and so one compiled collection per shape
+    chunks = sorted({medium_chunk, expert_chunk, *replay_chunks})
+    behaviors = dict(zip(chunks, collect_lib.behaviors_from_run(run_dir, chunks), strict=True))
+
     def gather(chunk: int | None, count: int, collect_seed: int, envs_used: int = num_envs):
-        if chunk is None:
-            behavior, info = collect_lib.random_behavior(spec), {}
-        else:
-            behavior, info = collect_lib.behavior_from_run(run_dir, chunk=chunk)
+        behavior, info = (collect_lib.random_behavior(spec), {}) if chunk is None else behaviors[chunk]
         data = collect_lib.collect(behavior, env_name, count, envs_used, collect_seed)
         return data, behavior, info
 
@@ -152,7 +154,6 @@ def make_tiers(env_name: str, out: Path, run_dir: Path | None, steps: int, num_e
                              references, {"policy": info, "policy_eval_return": returns.get(chunk, random_return)})
         summary["tiers"][tier] = metadata.quality
 
-    replay_chunks = replay_policies(returns, medium_chunk)
     per_chunk = -(-steps // len(replay_chunks))
     chunk_envs = replay_envs(per_chunk, num_envs, spec.episode_length)
     replay = [gather(chunk, per_chunk, seed * 1000 + 10 + chunk, chunk_envs)[0] for chunk in replay_chunks]

@@ -3,6 +3,7 @@
 import json
 import math
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -53,3 +54,20 @@ def test_collect_from_a_run_then_train_offline_on_it(tmp_path, capsys):
     expected = [100 * (r + 9) / 31 for r in summary["eval_return_per_seed"]]
     np.testing.assert_allclose(summary["normalized_score_per_seed"], expected, rtol=1e-6)
     assert summary["updates_per_second"] > 0
+
+
+def test_behaviors_sharing_a_policy_function_share_one_compiled_collection():
+    traces = []
+
+    def policy(state, obs, key):
+        traces.append(1)  # runs once per trace, not per step
+        batch = obs.shape[0]
+        return jnp.full((batch, 2), state["action"]), {"log_prob": jnp.zeros((batch,))}
+
+    first = collect_lib.Behavior(policy, "constant", None, {"action": jnp.float32(0.5)})
+    second = first._replace(state={"action": jnp.float32(-0.25)})
+    data_first = collect_lib.collect(first, "pointmass", 64, 4, seed=0)
+    data_second = collect_lib.collect(second, "pointmass", 64, 4, seed=1)
+    assert len(traces) == 1
+    np.testing.assert_array_equal(data_first.action, 0.5)  # each behavior's own parameters, not the first's
+    np.testing.assert_array_equal(data_second.action, -0.25)

@@ -178,8 +178,8 @@ def pointmass_tiers(tmp_path_factory) -> dict[str, str]:
     metadata = Metadata(env_name=env, obs_size=spec.obs_size, action_size=spec.action_size, discrete=False,
                         random_return=random_return, expert_return=max(returns.values()))
     parts = []
-    for chunk in tiers.replay_policies(returns, medium):
-        behavior, _ = collect_lib.behavior_from_run(run_dir, chunk=chunk)
+    chunks = tiers.replay_policies(returns, medium)
+    for chunk, (behavior, _) in zip(chunks, collect_lib.behaviors_from_run(run_dir, chunks), strict=True):
         parts.append(collect_lib.collect(behavior, env, STEPS_PER_CHECKPOINT, NUM_ENVS, seed=chunk))
     storage.save(out / "medium-replay", tiers.concatenate(parts), metadata)
     behavior, _ = collect_lib.behavior_from_run(run_dir, chunk=medium)
