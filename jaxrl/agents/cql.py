@@ -184,7 +184,11 @@ def critic_loss(
     q_data, q_random, q_current, q_next = q[:, 0], q[:, 1 : 1 + n], q[:, 1 + n : 1 + 2 * n], q[:, 1 + 2 * n :]
 
     td_loss = ((q_data - q_targets) ** 2).mean(axis=1).sum()
+    calibration = {}
     if calibrated:
+        # How often the bound holds Q up: near 1, the penalty pushes down no action of the policy's
+        below = jnp.concatenate([q_current, q_next], axis=1) < batch.mc_return
+        calibration = {"calql_bound_fraction": below.mean(), "mc_return_mean": batch.mc_return.mean()}
         q_current, q_next = calibrate(q_current, batch.mc_return), calibrate(q_next, batch.mc_return)
     penalty = conservative_penalty(
         q_data, q_random, q_current, q_next, current_log_prob, next_log_prob[1:], batch.action.shape[-1]
@@ -198,6 +202,7 @@ def critic_loss(
         "q_mean": q_data.mean(),
         "q_random_mean": q_random.mean(),
         "target_q_mean": target_q.mean(),
+        **calibration,
     }
     return loss, metrics
 

@@ -71,6 +71,10 @@ def _critic_loss(mc_return: float, calibrated: bool):
 def test_the_calibration_bounds_the_penalty_only_where_the_return_is_above_q():
     cql_penalty = _critic_loss(0.0, calibrated=False)["cql_penalty"]
     # A return of -inf (an online row) bounds nothing: CQL's penalty, exactly.
-    assert float(_critic_loss(-jnp.inf, calibrated=True)["cql_penalty"]) == pytest.approx(float(cql_penalty), abs=0)
+    unbounded = _critic_loss(-jnp.inf, calibrated=True)
+    assert float(unbounded["cql_penalty"]) == pytest.approx(float(cql_penalty), abs=0)
+    assert float(unbounded["calql_bound_fraction"]) == 0.0
     # A return far above every Q (about 0 at initialization) raises the policy's Q, so the penalty grows.
-    assert float(_critic_loss(50.0, calibrated=True)["cql_penalty"]) > float(cql_penalty) + 40
+    bounded = _critic_loss(50.0, calibrated=True)
+    assert float(bounded["cql_penalty"]) > float(cql_penalty) + 40
+    assert float(bounded["calql_bound_fraction"]) == 1.0 and float(bounded["mc_return_mean"]) == 50.0
