@@ -100,8 +100,10 @@ def random_learner(spec: EnvSpec) -> Learner:
     return Learner(lambda key, hyperparams: (), lambda state, obs, key, deterministic: policy(state, obs, key), None)
 
 
+@functools.lru_cache(maxsize=8)
 def stochastic_policy(act) -> LoggingPolicy:
-    """A learner's `act` as a logging policy: its stochastic action, log-probs in the info."""
+    """A learner's `act` as a logging policy: its stochastic action, log-probs in the info. The same function for
+    the same `act`, so behaviors of one learner (a run's checkpoints) share one compiled collection."""
     return lambda state, obs, key: act(state, obs, key, False)
 
 
@@ -117,17 +119,19 @@ def collect(behavior: Behavior, env_name: str, num_steps: int, num_envs: int, se
     Episodes still running when collection stops end without a terminal flag, like a time-out.
     """
     length = -(-num_steps // num_envs)
-    gather = _gather_program(behavior.policy, env_name, num_envs, length, episode_length)
+    gather, discrete = _gather_program(behavior.policy, env_name, num_envs, length, episode_length)
     steps = jax.device_get(gather(behavior.state, jax.random.PRNGKey(seed)))
-    return to_transitions(steps, envs.spec(env_name, envs.make(env_name)).discrete)
+    return to_transitions(steps, discrete)
 
 
 @functools.lru_cache(maxsize=8)
 def _gather_program(policy: LoggingPolicy, env_name: str, num_envs: int, length: int, episode_length: int | None):
     """One compiled collection per policy function and shape: a run's checkpoints (hopper's 34 medium-replay ones)
-    pass their parameters to the same program instead of compiling one each."""
+    pass their parameters to the same program instead of compiling one each. Also whether the env's actions are
+    discrete."""
     env = envs.make(env_name)
-    batched = envs.training_env(env, num_envs, episode_length or envs.spec(env_name, env).episode_length)
+    spec = envs.spec(env_name, env)
+    batched = envs.training_env(env, num_envs, episode_length or spec.episode_length)
 
     @jax.jit
     def gather(state, key):
@@ -136,7 +140,7 @@ def _gather_program(policy: LoggingPolicy, env_name: str, num_envs: int, length:
                               length)
         return steps
 
-    return gather
+    return gather, spec.discrete
 
 
 def episode_ids(done: np.ndarray) -> np.ndarray:
@@ -177,12 +181,11 @@ def behaviors_from_run(run_dir: Path, chunks: list[int | None], seed_index: int 
     spec, experiment, restored = load_run_checkpoints(Path(run_dir), chunks)
     if not 0 <= seed_index < len(spec.seeds):
         raise ValueError(f"{run_dir}: seed index {seed_index} out of range (the run has {len(spec.seeds)} seeds)")
-    policy = stochastic_policy(experiment.learner.act)
     behaviors = []
     for agent_states, chunk in restored:
         agent_state = jax.tree.map(lambda x: x[seed_index], agent_states)
         description = f"{spec.agent} {Path(run_dir).name} seed {spec.seeds[seed_index]} checkpoint {chunk}"
         info = {"run": str(Path(run_dir).absolute()), "chunk": chunk, "seed": spec.seeds[seed_index],
                 "agent": spec.agent}
-        behaviors.append((Behavior(policy, description, tree_sha256(agent_state), agent_state), info))
+        behaviors.append((learner_behavior(experiment.learner, agent_state, description), info))
     return behaviors

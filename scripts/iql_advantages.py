@@ -72,6 +72,8 @@ def advantages(run_dir: Path, seed_index: int) -> tuple[dict[str, np.ndarray], o
 
 def report(advantage: np.ndarray, td_residual: np.ndarray, action: np.ndarray, step: np.ndarray,
            betas: list[float], max_weight: float) -> list[str]:
+    from jaxrl.agents import iql
+
     lines = ["| | " + " | ".join(f"p{p}" for p in PERCENTILES) + " | max |", "|---" * (len(PERCENTILES) + 2) + "|"]
     for name, values in (("advantage Q - V", advantage), ("TD residual", td_residual)):
         cells = [*np.percentile(values, PERCENTILES), values.max()]
@@ -84,7 +86,7 @@ def report(advantage: np.ndarray, td_residual: np.ndarray, action: np.ndarray, s
               f"{EARLY_STEPS} steps (plain {np.array2string(action[early].mean(0), precision=3)}) |",
               "|---|---|---|---|"]
     for beta in betas:
-        weights = np.minimum(np.exp(beta * advantage.astype(np.float64)), max_weight)
+        weights = np.asarray(iql.advantage_weights(advantage, beta, max_weight), np.float64)
         lines.append(f"| {beta:g} | {effective_sample_fraction(weights):.1%} | {weighted_mean(step, weights):.1f} | "
                      f"{np.array2string(weighted_mean(action[early], weights[early]), precision=3)} |")
     return lines

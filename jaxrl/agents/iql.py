@@ -132,12 +132,17 @@ def critic_loss(
     return loss, {"critic_loss": loss, "q_mean": q.mean()}
 
 
+def advantage_weights(advantage: jax.Array, inverse_temperature, max_weight) -> jax.Array:
+    """exp(β(Q - V)) of Eq. 7, clipped at `max_weight` for stability."""
+    return jnp.minimum(jnp.exp(inverse_temperature * advantage), max_weight)
+
+
 def policy_loss(
     policy_params: Params, advantage: jax.Array, batch: Transition, key: PRNGKey, *, nets: Networks, hp: Hyperparams
 ) -> tuple[jax.Array, Metrics]:
     """L_π(φ) = -E_(s,a)~D [exp(β(Q_θ̂(s, a) - V_ψ(s))) log π_φ(a|s)] (Eq. 7), weights clipped; `advantage` [B]."""
     del key
-    weights = jnp.minimum(jnp.exp(hp.inverse_temperature * advantage), hp.max_advantage_weight)  # [B]
+    weights = advantage_weights(advantage, hp.inverse_temperature, hp.max_advantage_weight)  # [B]
     log_prob = policy_distribution(nets, policy_params, batch.obs).log_prob(batch.action)  # [B]
     loss = -(weights * log_prob).mean()
     return loss, {"policy_loss": loss, "advantage_weight_mean": weights.mean(), "data_log_prob": log_prob.mean()}
